@@ -1,0 +1,30 @@
+# Two commands do all set-up: `make run` and `make test`. Both create .venv
+# and install cxloop from this checkout's own files.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install bench record-histories clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("cxloop needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python run.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-record the workflow histories under tests/histories/ (see README).
+record-histories: $(STAMP)
+	$(BIN)/python -m tests.record_histories
+
+clean:
+	rm -rf $(VENV) .data

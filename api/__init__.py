@@ -1,0 +1,1 @@
+"""The HTTP API and dashboard (FastAPI): thin, validates then talks to workflows."""

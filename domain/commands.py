@@ -1,0 +1,553 @@
+"""Commands on a ticket and the pure decisions they lead to.
+
+Every command goes through a `decide_*` function: given the current state, the
+ticket's policy and the time, it either refuses (raises `Refused` with the
+reason a person can act on) or returns the new state and the log lines that
+record the change. The workflow's update validators call the same functions as
+its handlers, so a refused command leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import Enum
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.escalation import EscalationRule, next_escalation
+from domain.ticket import (
+    ESCALATION_CLOCK_RUNS,
+    IMMUTABLE_FIELDS,
+    REOPENED_BY_CUSTOMER_REPLY,
+    EscalatedBy,
+    EventKind,
+    Priority,
+    Source,
+    TicketEvent,
+    TicketPolicy,
+    TicketState,
+    TicketStatus,
+    can_transition,
+    reference_for,
+)
+
+
+class Refused(Exception):
+    """A command the ticket will not take, with the reason."""
+
+    TRANSITION_NOT_ALLOWED = "TransitionNotAllowed"
+    INVALID_COMMAND = "InvalidCommand"
+
+    def __init__(self, reason: str, code: str = INVALID_COMMAND) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class Command(BaseModel):
+    # Unknown keys are kept so that an attempt to edit an immutable field is
+    # refused by name instead of being silently dropped.
+    model_config = ConfigDict(extra="allow")
+
+    comment: str = ""
+    actor: str = "operator"
+
+
+class TicketChange(Command):
+    """Any combination of status, priority, segment and owner, with a comment.
+    A field left out (null) keeps its value: payloads cross serializers that
+    write every default, so "unassign" is said explicitly. `snooze_until` goes
+    with status postponed."""
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    segment: str | None = None
+    owner: str | None = None
+    unassign: bool = False
+    snooze_until: datetime | None = None
+
+
+class SnoozeCommand(Command):
+    until: datetime
+
+
+class EscalateCommand(Command):
+    owner: str | None = Field(default=None, description="hand the ticket to this manager too")
+
+
+class CustomerReply(Command):
+    actor: str = ""  # defaults to the ticket's customer
+
+
+class ReplacePolicy(BaseModel):
+    """New configuration for a ticket; fields left out keep their value."""
+
+    escalation_rules: list[EscalationRule] | None = None
+    segment_managers: dict[str, list[str]] | None = None
+    verification_window: timedelta | None = None
+    actor: str = "system:configuration"
+
+
+class Decision(BaseModel):
+    state: TicketState
+    events: list[TicketEvent]
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def parse_command(model: type[C], raw: Any) -> C:
+    """Turn a raw signal payload into a command, refusing what does not parse."""
+    if isinstance(raw, model):
+        return raw
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in err.errors()
+        )
+        raise Refused(f"malformed {model.__name__}: {problems}") from None
+
+
+# --- the commands -------------------------------------------------------------
+
+
+def decide_change(
+    state: TicketState, change: TicketChange, policy: TicketPolicy, now: datetime
+) -> Decision:
+    _refuse_extra_fields(change)
+    comment = _required_comment(change.comment)
+    _refuse_if_finished(state)
+    if change.unassign and change.owner:
+        raise Refused("give an owner or unassign, not both")
+    updates: dict[str, Any] = {
+        field: getattr(change, field)
+        for field in ("status", "priority", "segment", "owner", "snooze_until")
+        if getattr(change, field) is not None
+    }
+    if change.unassign:
+        updates["owner"] = None
+    if not updates:
+        raise Refused("nothing to change: give a status, priority, segment or owner")
+    return _apply(state, policy, now, change.actor, comment, EventKind.CHANGED, updates)
+
+
+def decide_snooze(
+    state: TicketState, cmd: SnoozeCommand, policy: TicketPolicy, now: datetime
+) -> Decision:
+    _refuse_extra_fields(cmd)
+    change = TicketChange(
+        status=TicketStatus.POSTPONED, snooze_until=cmd.until, comment=cmd.comment, actor=cmd.actor
+    )
+    return decide_change(state, change, policy, now)
+
+
+def decide_escalate(
+    state: TicketState, cmd: EscalateCommand, policy: TicketPolicy, now: datetime
+) -> Decision:
+    _refuse_extra_fields(cmd)
+    fields: dict[str, Any] = {"status": TicketStatus.ESCALATED}
+    if cmd.owner:
+        fields["owner"] = cmd.owner
+    return decide_change(
+        state, TicketChange(**fields, comment=cmd.comment, actor=cmd.actor), policy, now
+    )
+
+
+def decide_status_command(
+    state: TicketState,
+    cmd: Command,
+    policy: TicketPolicy,
+    now: datetime,
+    *,
+    target: TicketStatus | None,
+    requires: TicketStatus | None,
+    name: str,
+) -> Decision:
+    """reopen, mark spam / not spam, delete, restore: a status change with a
+    precondition. `target` None means the status the ticket had before it was
+    deleted (restore)."""
+    _refuse_extra_fields(cmd)
+    _refuse_if_finished(state)
+    if requires is not None and state.status is not requires:
+        raise Refused(
+            f"{name} applies to {requires.value} tickets; this one is {state.status.value}",
+            Refused.TRANSITION_NOT_ALLOWED,
+        )
+    status = target if target is not None else state.status_before_delete
+    return decide_change(
+        state, TicketChange(status=status, comment=cmd.comment, actor=cmd.actor), policy, now
+    )
+
+
+def decide_purge(state: TicketState, cmd: Command, now: datetime) -> Decision:
+    _refuse_extra_fields(cmd)
+    comment = _required_comment(cmd.comment)
+    _refuse_if_finished(state)
+    if state.status is not TicketStatus.DELETED:
+        raise Refused(
+            f"only a deleted ticket can be purged; this one is {state.status.value}",
+            Refused.TRANSITION_NOT_ALLOWED,
+        )
+    new = state.model_copy(deep=True)
+    new.purged = True
+    new.escalation_due_at = new.escalation_rule_id = new.wake_at = new.auto_close_at = None
+    return _record(new, now, [(cmd.actor, EventKind.PURGED, None, None, None, comment)])
+
+
+def decide_comment(state: TicketState, cmd: Command, now: datetime) -> Decision:
+    _refuse_extra_fields(cmd)
+    comment = _required_comment(cmd.comment)
+    _refuse_if_finished(state)
+    return _record(
+        state.model_copy(deep=True), now, [(cmd.actor, EventKind.COMMENTED, None, None, None, comment)]
+    )
+
+
+def decide_customer_reply(
+    state: TicketState, reply: CustomerReply, policy: TicketPolicy, now: datetime
+) -> Decision:
+    """The customer wrote back: an answered, postponed or resolved ticket is
+    back in front of an agent, and a pending snooze or auto-close is off."""
+    message = _required_comment(reply.comment, what="the customer's message")
+    _refuse_if_finished(state)
+    actor = reply.actor or state.customer_email
+    if state.status in REOPENED_BY_CUSTOMER_REPLY:
+        return _apply(
+            state, policy, now, actor, message, EventKind.CUSTOMER_REPLIED,
+            {"status": TicketStatus.OPEN},
+        )
+    return _record(
+        state.model_copy(deep=True), now, [(actor, EventKind.CUSTOMER_REPLIED, None, None, None, message)]
+    )
+
+
+def decide_policy(
+    state: TicketState, policy: TicketPolicy, cmd: ReplacePolicy, now: datetime
+) -> tuple[Decision | None, TicketPolicy]:
+    """New configuration: escalation deadlines move with it (a rule added late
+    may be due at once; a disabled rule's escalation is cancelled)."""
+    new_policy = policy.model_copy(deep=True)
+    if cmd.escalation_rules is not None:
+        new_policy.escalation_rules = cmd.escalation_rules
+    if cmd.segment_managers is not None:
+        new_policy.segment_managers = cmd.segment_managers
+    if cmd.verification_window is not None:
+        new_policy.verification_window = cmd.verification_window
+    if new_policy == policy:
+        return None, policy
+    if state.finished:
+        return None, new_policy
+    new = schedule(state.model_copy(deep=True), new_policy)
+    lines = []
+    for field in ("escalation_due_at", "auto_close_at"):
+        old_due, new_due = getattr(state, field), getattr(new, field)
+        if old_due != new_due:
+            lines.append(
+                (cmd.actor, EventKind.RULES_REPLACED, field, _text(old_due), _text(new_due),
+                 "Configuration changed: the deadline moved.")
+            )
+    if not lines:
+        lines.append((cmd.actor, EventKind.RULES_REPLACED, None, None, None,
+                      "Configuration changed; no deadline of this ticket moved."))
+    return _record(new, now, lines), new_policy
+
+
+def decide_due_timers(state: TicketState, policy: TicketPolicy, now: datetime) -> Decision | None:
+    """Fire whatever is due at `now`, in time order: escalations by rule, the
+    snooze wake-up, the auto-close of a resolved ticket."""
+    events: list[TicketEvent] = []
+    while not state.finished and (due := state.next_due_at()) is not None and due <= now:
+        if state.wake_at == due:
+            decision = _apply(
+                state, policy, now, "system:snooze", "Snooze ended: the ticket is open again.",
+                EventKind.WOKE_UP, {"status": TicketStatus.OPEN},
+            )
+        elif state.auto_close_at == due:
+            decision = _apply(
+                state, policy, now, "system:auto-close",
+                f"Closed automatically: not reopened within the verification window "
+                f"({policy.verification_window}).",
+                EventKind.AUTO_CLOSED, {"status": TicketStatus.CLOSED},
+            )
+        else:
+            rule = next(r for r in policy.escalation_rules if r.id == state.escalation_rule_id)
+            decision = _apply(
+                state, policy, now, f"rule:{rule.id}",
+                f"Escalated automatically by rule '{rule.label}': no resolution within "
+                f"{rule.after} of the escalation clock starting.",
+                EventKind.ESCALATED_BY_RULE,
+                {"status": TicketStatus.ESCALATED, "owner": rule.assignee},
+                escalated_by=EscalatedBy.RULE, fired_rule=rule.id, allow_no_change=True,
+            )
+        state = decision.state
+        events.extend(decision.events)
+    return Decision(state=state, events=events) if events else None
+
+
+# --- how a change is applied ------------------------------------------------
+
+
+def _apply(
+    state: TicketState,
+    policy: TicketPolicy,
+    now: datetime,
+    actor: str,
+    comment: str,
+    kind: EventKind,
+    updates: dict[str, Any],
+    *,
+    escalated_by: EscalatedBy = EscalatedBy.HAND,
+    fired_rule: str | None = None,
+    allow_no_change: bool = False,
+) -> Decision:
+    old = state
+    new = state.model_copy(deep=True)
+    target = updates.get("status", old.status)
+
+    if target is not old.status and not can_transition(old.status, target, old.status_before_delete):
+        allowed = _allowed_targets(old)
+        raise Refused(
+            f"cannot change status from {old.status.value} to {target.value}"
+            f" (allowed: {', '.join(allowed) or 'none'})",
+            Refused.TRANSITION_NOT_ALLOWED,
+        )
+    if "snooze_until" in updates:
+        if target is not TicketStatus.POSTPONED:
+            raise Refused("snooze_until goes with status postponed")
+        if updates["snooze_until"] <= now:
+            raise Refused("snooze_until must be in the future")
+    elif target is TicketStatus.POSTPONED and old.status is not TicketStatus.POSTPONED:
+        raise Refused("status postponed needs snooze_until: when should the ticket wake up?")
+
+    segment = updates.get("segment", old.segment)
+    managers = policy.segment_managers.get(segment)
+    if segment != old.segment and managers is None:
+        raise Refused(f"unknown segment '{segment}'")
+    if "owner" in updates:
+        owner = updates["owner"]
+        if owner is not None and kind is not EventKind.ESCALATED_BY_RULE and owner not in (managers or []):
+            raise Refused(f"'{owner}' is not a manager of segment '{segment}'")
+    elif segment != old.segment and old.owner not in (managers or []):
+        # Moving a ticket to another segment: its owner must manage that
+        # segment; the segment's only manager takes it by default.
+        updates["owner"] = managers[0] if managers and len(managers) == 1 else None
+
+    lines = []
+    for field in ("status", "priority", "segment", "owner", "snooze_until"):
+        if field in updates and updates[field] != getattr(old, field):
+            setattr(new, field, updates[field])
+            lines.append((actor, kind, field, _text(getattr(old, field)), _text(updates[field]), comment))
+    if not lines:
+        if not allow_no_change:
+            raise Refused("nothing to change: the ticket already has these values")
+        lines.append((actor, kind, None, None, None, comment))
+
+    # What entering and leaving a status means for the ticket's bookkeeping.
+    if new.status is not old.status:
+        if old.status is TicketStatus.DELETED:
+            new.status_before_delete = None
+        if new.status is TicketStatus.DELETED:
+            new.status_before_delete = old.status
+        if new.status is not TicketStatus.POSTPONED:
+            new.snooze_until = None
+        new.resolved_at = now if new.status is TicketStatus.RESOLVED else None
+    if new.status is not TicketStatus.ESCALATED:
+        new.escalated_by = None
+    elif old.status is not TicketStatus.ESCALATED or fired_rule:
+        new.escalated_by = escalated_by
+    if fired_rule:
+        new.fired_rule_ids = [*new.fired_rule_ids, fired_rule]
+    elif escalation_clock_running(new) and not escalation_clock_running(old):
+        # Reopened, woken, restored, un-escalated or newly assigned: deadlines
+        # start afresh now, so an old deadline never escalates it at once.
+        new.escalation_clock_started_at = now
+        new.fired_rule_ids = []
+    return _record(schedule(new, policy), now, lines)
+
+
+def escalation_clock_running(state: TicketState) -> bool:
+    return (
+        state.status in ESCALATION_CLOCK_RUNS
+        and state.escalated_by is not EscalatedBy.HAND
+        and state.owner is not None
+        and not state.finished
+    )
+
+
+def schedule(state: TicketState, policy: TicketPolicy) -> TicketState:
+    """Recompute when each of the ticket's timers is due from its state."""
+    state.escalation_due_at = state.escalation_rule_id = None
+    if escalation_clock_running(state):
+        pending = next_escalation(
+            policy.escalation_rules, state.survey_id, state.segment,
+            state.escalation_clock_started_at, state.fired_rule_ids,
+        )
+        if pending:
+            state.escalation_due_at, state.escalation_rule_id = pending[0], pending[1].id
+    state.wake_at = state.snooze_until if state.status is TicketStatus.POSTPONED else None
+    state.auto_close_at = (
+        state.resolved_at + policy.verification_window
+        if state.status is TicketStatus.RESOLVED and state.resolved_at
+        else None
+    )
+    return state
+
+
+def _record(new: TicketState, now: datetime, lines: list[tuple]) -> Decision:
+    events = [
+        TicketEvent(
+            seq=new.version + i, at=now, actor=actor, kind=kind, field=field, old=old, new=value,
+            comment=comment,
+        )
+        for i, (actor, kind, field, old, value, comment) in enumerate(lines, start=1)
+    ]
+    new.version += len(events)
+    new.updated_at = now
+    return Decision(state=new, events=events)
+
+
+def _allowed_targets(state: TicketState) -> list[str]:
+    return [
+        s.value for s in TicketStatus if s is not state.status
+        and can_transition(state.status, s, state.status_before_delete)
+    ]
+
+
+def _required_comment(comment: str, what: str = "a comment") -> str:
+    if not comment or not comment.strip():
+        raise Refused(f"{what} is required")
+    return comment.strip()
+
+
+def _refuse_extra_fields(cmd: Command) -> None:
+    for field in cmd.model_extra or {}:
+        if field in IMMUTABLE_FIELDS:
+            raise Refused(f"{field} cannot be changed after the ticket is created")
+        raise Refused(f"unknown field '{field}'")
+
+
+def _refuse_if_finished(state: TicketState) -> None:
+    if state.finished:
+        raise Refused(
+            f"the ticket is {'purged' if state.purged else 'closed'}; nothing can change",
+            Refused.TRANSITION_NOT_ALLOWED,
+        )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# --- creation ------------------------------------------------------------------
+
+INITIAL_STATUSES = frozenset(
+    {TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.ESCALATED, TicketStatus.RESOLVED}
+)
+
+
+class NewTicket(BaseModel):
+    """Everything a ticket is born with. `reported_at` defaults to creation time."""
+
+    id: str
+    source: Source
+    workspace_id: str = "default"
+    survey_id: str | None = None
+    response_id: str | None = None
+    customer_email: str
+    customer_name: str | None = None
+    segment: str
+    reported_at: datetime | None = None
+    customer_comment: str | None = None
+    score: int | None = None
+    priority: Priority = Priority.MEDIUM
+    status: TicketStatus = TicketStatus.NEW
+    owner: str | None = None
+    comment: str = ""
+    actor: str = "system:intake"
+
+
+def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decision:
+    if not new.customer_email.strip():
+        raise Refused("customer_email is required")
+    if not new.segment.strip():
+        raise Refused("segment is required")
+    if new.status not in INITIAL_STATUSES:
+        raise Refused(
+            f"a ticket cannot start as {new.status.value} "
+            f"(allowed: {', '.join(sorted(s.value for s in INITIAL_STATUSES))})"
+        )
+    managers = policy.segment_managers.get(new.segment, [])
+    owner = new.owner
+    if owner is not None and owner not in managers:
+        raise Refused(f"'{owner}' is not a manager of segment '{new.segment}'")
+    if owner is None and len(managers) == 1:
+        owner = managers[0]
+    state = TicketState(
+        id=new.id,
+        reference=reference_for(new.id),
+        source=new.source,
+        workspace_id=new.workspace_id,
+        survey_id=new.survey_id,
+        response_id=new.response_id,
+        customer_email=new.customer_email.strip(),
+        customer_name=new.customer_name,
+        origin_segment=new.segment,
+        reported_at=new.reported_at or now,
+        customer_comment=new.customer_comment,
+        score=new.score,
+        created_at=now,
+        segment=new.segment,
+        owner=owner,
+        priority=new.priority,
+        status=new.status,
+        updated_at=now,
+        escalation_clock_started_at=now,
+        escalated_by=EscalatedBy.HAND if new.status is TicketStatus.ESCALATED else None,
+        resolved_at=now if new.status is TicketStatus.RESOLVED else None,
+    )
+    comment = new.comment.strip() or f"Ticket created from a {new.source.value} source."
+    return _record(
+        schedule(state, policy), now, [(new.actor, EventKind.CREATED, "status", None, state.status.value, comment)]
+    )
+
+
+# --- the command table -----------------------------------------------------------
+
+Decide = Callable[[TicketState, Any, TicketPolicy, datetime], Decision]
+
+
+class CommandSpec(NamedTuple):
+    model: type[Command]
+    decide: Decide
+
+
+def _status_command(target: TicketStatus | None, requires: TicketStatus | None, name: str) -> Decide:
+    return partial(decide_status_command, target=target, requires=requires, name=name)
+
+
+# Every command a ticket takes, by the name it has as a Temporal update and signal.
+COMMANDS: dict[str, CommandSpec] = {
+    "change": CommandSpec(TicketChange, decide_change),
+    "comment": CommandSpec(Command, lambda s, c, p, now: decide_comment(s, c, now)),
+    "snooze": CommandSpec(SnoozeCommand, decide_snooze),
+    "escalate": CommandSpec(EscalateCommand, decide_escalate),
+    "reopen": CommandSpec(Command, _status_command(TicketStatus.OPEN, TicketStatus.RESOLVED, "reopen")),
+    "mark_spam": CommandSpec(Command, _status_command(TicketStatus.SPAM, None, "mark spam")),
+    "mark_not_spam": CommandSpec(
+        Command, _status_command(TicketStatus.OPEN, TicketStatus.SPAM, "not spam")
+    ),
+    "delete": CommandSpec(Command, _status_command(TicketStatus.DELETED, None, "delete")),
+    "restore": CommandSpec(Command, _status_command(None, TicketStatus.DELETED, "restore")),
+    "purge": CommandSpec(Command, lambda s, c, p, now: decide_purge(s, c, now)),
+    "customer_reply": CommandSpec(CustomerReply, decide_customer_reply),
+}

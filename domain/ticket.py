@@ -1,0 +1,222 @@
+"""The ticket: its enums, its state, its log entries and its lifecycle table.
+
+Everything here is pure and deterministic (no I/O, no clock), so the ticket
+workflow can use it inside Temporal's sandbox and tests can use it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.escalation import EscalationRule
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    ANSWERED = "answered"
+    ESCALATED = "escalated"
+    POSTPONED = "postponed"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    SPAM = "spam"
+    DELETED = "deleted"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Source(StrEnum):
+    SURVEY = "survey"
+    MANUAL = "manual"
+    EMAIL = "email"
+    FORM = "form"
+    API = "api"
+
+
+class EscalatedBy(StrEnum):
+    HAND = "hand"
+    RULE = "rule"
+
+
+S = TicketStatus
+_WORKING = {S.OPEN, S.ANSWERED, S.ESCALATED, S.POSTPONED, S.RESOLVED, S.SPAM, S.DELETED}
+
+# DESIGN.md's lifecycle table. DELETED is special: it may only go back to the
+# status it had before it was deleted (restore), which `can_transition` checks.
+TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    S.NEW: frozenset(_WORKING),
+    S.OPEN: frozenset(_WORKING - {S.OPEN}),
+    S.ANSWERED: frozenset(_WORKING - {S.ANSWERED}),
+    S.ESCALATED: frozenset(_WORKING - {S.ESCALATED}),
+    S.POSTPONED: frozenset(_WORKING - {S.POSTPONED}),
+    S.RESOLVED: frozenset({S.OPEN, S.CLOSED}),
+    S.CLOSED: frozenset(),
+    S.SPAM: frozenset({S.OPEN, S.DELETED}),
+    S.DELETED: frozenset(s for s in S if s not in {S.DELETED, S.CLOSED}),
+}
+
+# Statuses in which escalation rules keep counting. Answered tickets wait for
+# the customer and postponed ones were deliberately put aside, so neither is
+# "waiting too long" on us; the rest are finished or not real tickets.
+ESCALATION_CLOCK_RUNS = frozenset({S.NEW, S.OPEN, S.ESCALATED})
+
+# A customer writing back puts these statuses back in front of an agent.
+REOPENED_BY_CUSTOMER_REPLY = frozenset({S.ANSWERED, S.POSTPONED, S.RESOLVED})
+
+IMMUTABLE_FIELDS = frozenset(
+    {
+        "id",
+        "reference",
+        "source",
+        "response_id",
+        "survey_id",
+        "workspace_id",
+        "customer_email",
+        "customer_name",
+        "origin_segment",
+        "reported_at",
+        "customer_comment",
+        "score",
+        "created_at",
+    }
+)
+
+EDITABLE_FIELDS = ("status", "priority", "segment", "owner")
+
+DEFAULT_VERIFICATION_WINDOW = timedelta(days=7)
+
+
+def can_transition(
+    current: TicketStatus, target: TicketStatus, status_before_delete: TicketStatus | None
+) -> bool:
+    if current is S.DELETED:
+        return target == status_before_delete
+    return target in TRANSITIONS[current]
+
+
+def ticket_id_for_response(survey_id: str, response_id: str) -> str:
+    """A survey ticket's id derives from its response, so a webhook delivered
+    twice maps to one workflow id and Temporal starts one ticket."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cxloop:survey:{survey_id}:response:{response_id}"))
+
+
+def reference_for(ticket_id: str) -> str:
+    """The short reference a customer quotes back to us ("CX-8K2M4QZP")."""
+    digest = uuid.uuid5(uuid.NAMESPACE_OID, ticket_id).bytes
+    return "CX-" + base64.b32encode(digest).decode()[:8]
+
+
+def workflow_id_for(ticket_id: str) -> str:
+    return f"ticket-{ticket_id}"
+
+
+class TicketState(BaseModel):
+    """One ticket as its workflow holds it: the source of truth."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    # Immutable after creation.
+    id: str
+    reference: str
+    source: Source
+    workspace_id: str = "default"
+    survey_id: str | None = None
+    response_id: str | None = None
+    customer_email: str
+    customer_name: str | None = None
+    origin_segment: str
+    reported_at: datetime
+    customer_comment: str | None = None
+    score: int | None = None
+    created_at: datetime
+
+    # Editable, each edit with a comment.
+    segment: str
+    owner: str | None = None
+    priority: Priority = Priority.MEDIUM
+    status: TicketStatus = TicketStatus.NEW
+
+    # Lifecycle bookkeeping.
+    version: int = 0
+    updated_at: datetime
+    status_before_delete: TicketStatus | None = None
+    escalated_by: EscalatedBy | None = None
+    snooze_until: datetime | None = None
+    resolved_at: datetime | None = None
+    escalation_clock_started_at: datetime
+    fired_rule_ids: list[str] = Field(default_factory=list)
+    purged: bool = False
+
+    # When each pending timer is due (None: no such timer), recomputed after
+    # every change so a client can say "escalates on ..." or "wakes on ...".
+    escalation_due_at: datetime | None = None
+    escalation_rule_id: str | None = None
+    wake_at: datetime | None = None
+    auto_close_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status is TicketStatus.CLOSED or self.purged
+
+    def next_due_at(self) -> datetime | None:
+        due = [d for d in (self.escalation_due_at, self.wake_at, self.auto_close_at) if d]
+        return min(due) if due else None
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    CHANGED = "changed"
+    COMMENTED = "commented"
+    CUSTOMER_REPLIED = "customer_replied"
+    ESCALATED_BY_RULE = "escalated_by_rule"
+    WOKE_UP = "woke_up"
+    AUTO_CLOSED = "auto_closed"
+    PURGED = "purged"
+    RULES_REPLACED = "rules_replaced"
+    DIRECTORY_REPLACED = "directory_replaced"
+    REJECTED = "rejected"
+
+
+class TicketEvent(BaseModel):
+    """One line of a ticket's log: who, when, what changed from what to what, why."""
+
+    seq: int
+    at: datetime
+    actor: str
+    kind: EventKind
+    field: str | None = None
+    old: str | None = None
+    new: str | None = None
+    comment: str
+
+
+class TicketPolicy(BaseModel):
+    """What a ticket needs to know about its workspace's configuration. Kept in
+    the workflow so validators can decide without I/O; replaced by a command
+    whenever configuration changes."""
+
+    escalation_rules: list[EscalationRule] = Field(default_factory=list)
+    # segment -> the managers who may own its tickets
+    segment_managers: dict[str, list[str]] = Field(default_factory=dict)
+    verification_window: timedelta = DEFAULT_VERIFICATION_WINDOW
+
+
+class TicketProjection(BaseModel):
+    """What the read model receives after each change: the new state and the log
+    lines appended since the previous projection."""
+
+    state: TicketState
+    events: list[TicketEvent]
+
+
+PROJECT_TICKET_ACTIVITY = "project_ticket"

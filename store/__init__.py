@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy schema, engine and queries for the read model."""

@@ -1,0 +1,59 @@
+"""The cxloop worker: runs the ticket workflows and their activities.
+
+    python worker.py        (settings from CXLOOP_* environment variables)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.projection import ProjectionActivities, ProjectionStore
+from settings import get_settings
+from workflows.client import connect
+from workflows.ticket import TicketWorkflow
+
+log = logging.getLogger("cxloop.worker")
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    *,
+    store: ProjectionStore | None = None,
+    activity_executor: ThreadPoolExecutor | None = None,
+    **worker_options,
+) -> Worker:
+    projection = ProjectionActivities(store)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[TicketWorkflow],
+        activities=[projection.project_ticket],
+        activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),
+        **worker_options,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    worker = build_worker(client, settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("worker shutting down")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

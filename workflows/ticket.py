@@ -1,0 +1,426 @@
+"""TicketWorkflow: one durable workflow per ticket, the source of truth.
+
+Every command arrives twice over: as an Update (validated first, so a refused
+command leaves nothing in the history, and the caller hears the new state or
+the reason) and as a Signal of the same name for fire-and-forget senders such
+as the Temporal UI and CLI (a refused signal is logged as rejected). The
+decisions themselves are the pure functions of `domain.commands`.
+
+Timers follow the updatable-timer pattern: the main loop waits until the
+earliest due time of the state (escalation, snooze wake-up, auto-close) or until
+a handler changed something, then fires what is due and waits again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.commands import (
+        COMMANDS,
+        Command,
+        CustomerReply,
+        Decision,
+        EscalateCommand,
+        NewTicket,
+        Refused,
+        ReplacePolicy,
+        SnoozeCommand,
+        TicketChange,
+        decide_create,
+        decide_due_timers,
+        decide_policy,
+        parse_command,
+    )
+    from domain.ticket import (
+        PROJECT_TICKET_ACTIVITY,
+        EventKind,
+        TicketEvent,
+        TicketPolicy,
+        TicketProjection,
+        TicketState,
+    )
+
+TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
+TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
+TICKET_SEGMENT = SearchAttributeKey.for_keyword("TicketSegment")
+TICKET_OWNER = SearchAttributeKey.for_keyword("TicketOwner")
+SURVEY_ID = SearchAttributeKey.for_keyword("SurveyId")
+SEARCH_ATTRIBUTES = (TICKET_STATUS, TICKET_PRIORITY, TICKET_SEGMENT, TICKET_OWNER, SURVEY_ID)
+
+# Temporal refuses more than 2,000 updates in one run; a ticket moves on to a
+# fresh run long before that.
+DEFAULT_MAX_CHANGES_PER_RUN = 500
+
+# The update handler projects inside its own workflow task (a local activity),
+# so the caller's read after the update sees the change. If the read model is
+# down for longer than this, the update still succeeds and the main loop keeps
+# retrying the projection as a regular activity.
+PROJECTION_LOCAL_TIMEOUT = timedelta(seconds=20)
+
+
+class TicketWorkflowInput(BaseModel):
+    """Either a new ticket, or (after continue-as-new) the state carried over."""
+
+    new: NewTicket | None = None
+    state: TicketState | None = None
+    log: list[TicketEvent] = Field(default_factory=list)
+    unprojected: list[TicketEvent] = Field(default_factory=list)
+    policy: TicketPolicy = Field(default_factory=TicketPolicy)
+    max_changes_per_run: int = DEFAULT_MAX_CHANGES_PER_RUN
+
+
+@workflow.defn
+class TicketWorkflow:
+    @workflow.init
+    def __init__(self, input: TicketWorkflowInput) -> None:
+        self._input = input
+        self._policy = input.policy
+        self._log: list[TicketEvent] = list(input.log)
+        self._unprojected: list[TicketEvent] = list(input.unprojected)
+        self._projection_behind = bool(input.unprojected)
+        self._changes_this_run = 0
+        self._changed = False
+        self._refused_at_creation: Refused | None = None
+        self._indexed: dict[str, str | None] = {}
+        if input.state is not None:
+            self._state = input.state
+            return
+        if input.new is None:
+            raise ApplicationError("TicketWorkflow needs a new ticket or a carried state", non_retryable=True)
+        try:
+            created = decide_create(input.new, input.policy, workflow.now())
+        except Refused as refused:
+            self._refused_at_creation = refused
+            created = None
+        if created is not None:
+            self._state = created.state
+            self._log.extend(created.events)
+            self._unprojected.extend(created.events)
+
+    @workflow.run
+    async def run(self, input: TicketWorkflowInput) -> TicketState:
+        if self._refused_at_creation is not None:
+            raise ApplicationError(
+                self._refused_at_creation.reason, type=self._refused_at_creation.code, non_retryable=True
+            )
+        self._index()
+        if self._unprojected and not self._projection_behind:
+            await self._project()
+        while True:
+            due = decide_due_timers(self._state, self._policy, workflow.now())
+            if due is not None:
+                await self._commit(due)
+            if self._state.finished:
+                break
+            if self._projection_behind:
+                await self._project_durably()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._project_durably()
+                workflow.continue_as_new(
+                    TicketWorkflowInput(
+                        state=self._state,
+                        log=self._log,
+                        policy=self._policy,
+                        max_changes_per_run=input.max_changes_per_run,
+                    )
+                )
+            self._changed = False
+            next_due = self._state.next_due_at()
+            timeout = None
+            if next_due is not None:
+                timeout = max(next_due - workflow.now(), timedelta(milliseconds=1))
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changed or self._should_continue_as_new(), timeout=timeout
+                )
+            except asyncio.TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._projection_behind:
+            await self._project_durably()
+        return self._state
+
+    # --- queries -----------------------------------------------------------------
+
+    @workflow.query(name="state")
+    def query_state(self) -> TicketState:
+        return self._state
+
+    @workflow.query(name="log")
+    def query_log(self, since_seq: int = 0) -> list[TicketEvent]:
+        return [event for event in self._log if event.seq > since_seq]
+
+    @workflow.query(name="policy")
+    def query_policy(self) -> TicketPolicy:
+        return self._policy
+
+    # --- updates: validated, answered with the new state ----------------------------
+
+    @workflow.update(name="change")
+    async def change(self, cmd: TicketChange) -> TicketState:
+        return await self._run_update("change", cmd)
+
+    @change.validator
+    def _validate_change(self, cmd: TicketChange) -> None:
+        self._validate("change", cmd)
+
+    @workflow.update(name="comment")
+    async def comment(self, cmd: Command) -> TicketState:
+        return await self._run_update("comment", cmd)
+
+    @comment.validator
+    def _validate_comment(self, cmd: Command) -> None:
+        self._validate("comment", cmd)
+
+    @workflow.update(name="snooze")
+    async def snooze(self, cmd: SnoozeCommand) -> TicketState:
+        return await self._run_update("snooze", cmd)
+
+    @snooze.validator
+    def _validate_snooze(self, cmd: SnoozeCommand) -> None:
+        self._validate("snooze", cmd)
+
+    @workflow.update(name="escalate")
+    async def escalate(self, cmd: EscalateCommand) -> TicketState:
+        return await self._run_update("escalate", cmd)
+
+    @escalate.validator
+    def _validate_escalate(self, cmd: EscalateCommand) -> None:
+        self._validate("escalate", cmd)
+
+    @workflow.update(name="reopen")
+    async def reopen(self, cmd: Command) -> TicketState:
+        return await self._run_update("reopen", cmd)
+
+    @reopen.validator
+    def _validate_reopen(self, cmd: Command) -> None:
+        self._validate("reopen", cmd)
+
+    @workflow.update(name="mark_spam")
+    async def mark_spam(self, cmd: Command) -> TicketState:
+        return await self._run_update("mark_spam", cmd)
+
+    @mark_spam.validator
+    def _validate_mark_spam(self, cmd: Command) -> None:
+        self._validate("mark_spam", cmd)
+
+    @workflow.update(name="mark_not_spam")
+    async def mark_not_spam(self, cmd: Command) -> TicketState:
+        return await self._run_update("mark_not_spam", cmd)
+
+    @mark_not_spam.validator
+    def _validate_mark_not_spam(self, cmd: Command) -> None:
+        self._validate("mark_not_spam", cmd)
+
+    @workflow.update(name="delete")
+    async def delete(self, cmd: Command) -> TicketState:
+        return await self._run_update("delete", cmd)
+
+    @delete.validator
+    def _validate_delete(self, cmd: Command) -> None:
+        self._validate("delete", cmd)
+
+    @workflow.update(name="restore")
+    async def restore(self, cmd: Command) -> TicketState:
+        return await self._run_update("restore", cmd)
+
+    @restore.validator
+    def _validate_restore(self, cmd: Command) -> None:
+        self._validate("restore", cmd)
+
+    @workflow.update(name="purge")
+    async def purge(self, cmd: Command) -> TicketState:
+        return await self._run_update("purge", cmd)
+
+    @purge.validator
+    def _validate_purge(self, cmd: Command) -> None:
+        self._validate("purge", cmd)
+
+    @workflow.update(name="customer_reply")
+    async def customer_reply(self, cmd: CustomerReply) -> TicketState:
+        return await self._run_update("customer_reply", cmd)
+
+    @customer_reply.validator
+    def _validate_customer_reply(self, cmd: CustomerReply) -> None:
+        self._validate("customer_reply", cmd)
+
+    @workflow.update(name="replace_policy")
+    async def replace_policy(self, cmd: ReplacePolicy) -> TicketState:
+        decision, self._policy = decide_policy(self._state, self._policy, cmd, workflow.now())
+        if decision is not None:
+            await self._commit(decision)
+            return decision.state
+        return self._state
+
+    # --- signals: the same commands, fire and forget --------------------------------
+    # Payloads arrive raw (Any) so that a malformed one is logged as rejected
+    # rather than dropped by the SDK before it reaches us.
+
+    @workflow.signal(name="change")
+    async def change_signal(self, raw: Any) -> None:
+        await self._run_signal("change", raw)
+
+    @workflow.signal(name="comment")
+    async def comment_signal(self, raw: Any) -> None:
+        await self._run_signal("comment", raw)
+
+    @workflow.signal(name="snooze")
+    async def snooze_signal(self, raw: Any) -> None:
+        await self._run_signal("snooze", raw)
+
+    @workflow.signal(name="escalate")
+    async def escalate_signal(self, raw: Any) -> None:
+        await self._run_signal("escalate", raw)
+
+    @workflow.signal(name="reopen")
+    async def reopen_signal(self, raw: Any) -> None:
+        await self._run_signal("reopen", raw)
+
+    @workflow.signal(name="mark_spam")
+    async def mark_spam_signal(self, raw: Any) -> None:
+        await self._run_signal("mark_spam", raw)
+
+    @workflow.signal(name="mark_not_spam")
+    async def mark_not_spam_signal(self, raw: Any) -> None:
+        await self._run_signal("mark_not_spam", raw)
+
+    @workflow.signal(name="delete")
+    async def delete_signal(self, raw: Any) -> None:
+        await self._run_signal("delete", raw)
+
+    @workflow.signal(name="restore")
+    async def restore_signal(self, raw: Any) -> None:
+        await self._run_signal("restore", raw)
+
+    @workflow.signal(name="purge")
+    async def purge_signal(self, raw: Any) -> None:
+        await self._run_signal("purge", raw)
+
+    @workflow.signal(name="customer_reply")
+    async def customer_reply_signal(self, raw: Any) -> None:
+        await self._run_signal("customer_reply", raw)
+
+    @workflow.signal(name="replace_policy")
+    async def replace_policy_signal(self, raw: Any) -> None:
+        try:
+            cmd = parse_command(ReplacePolicy, raw)
+        except Refused as refused:
+            await self._commit(self._rejection("replace_policy", raw, refused))
+            return
+        await self.replace_policy(cmd)
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _decide(self, name: str, cmd: Any) -> Decision:
+        return COMMANDS[name].decide(self._state, cmd, self._policy, workflow.now())
+
+    def _validate(self, name: str, cmd: Any) -> None:
+        try:
+            self._decide(name, cmd)
+        except Refused as refused:
+            raise ApplicationError(refused.reason, type=refused.code, non_retryable=True) from None
+
+    async def _run_update(self, name: str, cmd: Any) -> TicketState:
+        try:
+            # Decided again: another command may have landed since validation.
+            decision = self._decide(name, cmd)
+        except Refused as refused:
+            raise ApplicationError(refused.reason, type=refused.code, non_retryable=True) from None
+        await self._commit(decision)
+        return decision.state
+
+    async def _run_signal(self, name: str, raw: Any) -> None:
+        try:
+            decision = self._decide(name, parse_command(COMMANDS[name].model, raw))
+        except Refused as refused:
+            decision = self._rejection(name, raw, refused)
+        await self._commit(decision)
+
+    def _rejection(self, name: str, raw: Any, refused: Refused) -> Decision:
+        actor = raw.get("actor") if isinstance(raw, dict) else None
+        event = TicketEvent(
+            seq=self._state.version + 1,
+            at=workflow.now(),
+            actor=str(actor or "operator"),
+            kind=EventKind.REJECTED,
+            field=name,
+            comment=f"signal '{name}' rejected: {refused.reason}",
+        )
+        state = self._state.model_copy(update={"version": event.seq})
+        return Decision(state=state, events=[event])
+
+    async def _commit(self, decision: Decision) -> None:
+        self._state = decision.state
+        self._log.extend(decision.events)
+        self._unprojected.extend(decision.events)
+        self._changes_this_run += 1
+        self._changed = True
+        self._index()
+        await self._project()
+
+    def _index(self) -> None:
+        """Upsert the search attributes that changed, so operators can find
+        tickets by status, priority, segment, owner and survey."""
+        wanted = {
+            TICKET_STATUS.name: self._state.status.value,
+            TICKET_PRIORITY.name: self._state.priority.value,
+            TICKET_SEGMENT.name: self._state.segment,
+            TICKET_OWNER.name: self._state.owner,
+            SURVEY_ID.name: self._state.survey_id,
+        }
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key in SEARCH_ATTRIBUTES:
+            value = wanted[key.name]
+            if key.name in self._indexed and self._indexed[key.name] == value:
+                continue
+            if value is None and key.name not in self._indexed:
+                self._indexed[key.name] = None
+                continue
+            updates.append(key.value_set(value) if value is not None else key.value_unset())
+            self._indexed[key.name] = value
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    async def _project(self) -> None:
+        events, self._unprojected = self._unprojected, []
+        projection = TicketProjection(state=self._state, events=events)
+        try:
+            await workflow.execute_local_activity(
+                PROJECT_TICKET_ACTIVITY,
+                projection,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=PROJECTION_LOCAL_TIMEOUT,
+            )
+        except ActivityError:
+            workflow.logger.warning("projection of ticket %s failed; retrying durably", self._state.id)
+            self._unprojected = events + self._unprojected
+            self._projection_behind = True
+            self._changed = True
+
+    async def _project_durably(self) -> None:
+        """The read model was unreachable: keep trying, as a regular activity
+        that survives worker restarts, until it holds the latest state."""
+        while self._projection_behind:
+            events, self._unprojected = self._unprojected, []
+            self._projection_behind = False
+            await workflow.execute_activity(
+                PROJECT_TICKET_ACTIVITY,
+                TicketProjection(state=self._state, events=events),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._changes_this_run >= self._input.max_changes_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
