@@ -102,6 +102,17 @@ def default_policy(**overrides: Any) -> TicketPolicy:
     return TicketPolicy(segment_managers=managers, **overrides)
 
 
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server refuses custom search attributes until they
+    are registered (the dev server gets them on its command line)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
+
+
 def _require(path: Path) -> str:
     if not path.exists():
         pytest.fail(f"{path} is missing: run `make test`, which installs it into .venv")
@@ -139,15 +150,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=_require(TEST_SERVER),
     )
     async with env:
-        # The test server refuses custom search attributes until registered.
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
-                },
-            )
-        )
+        await register_search_attributes(env.client)
         yield env
 
 

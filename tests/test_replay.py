@@ -1,0 +1,63 @@
+"""Workflow code must stay deterministic: every recorded history under
+tests/histories/ replays against today's TicketWorkflow, and so does a history
+recorded just now from the same scenarios (see tests/record_histories.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from tests.record_histories import HISTORIES, record_all
+from workflows.ticket import TicketWorkflow
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter)
+
+
+def load(path: Path) -> WorkflowHistory:
+    workflow_id = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"].get(
+        "workflowId", path.stem
+    )
+    return WorkflowHistory.from_json(workflow_id, path.read_text())
+
+
+def test_histories_are_committed() -> None:
+    names = {path.name for path in RECORDED}
+    assert {"ticket_v1_full_lifecycle_run1.json", "ticket_v1_continued_as_new_run1.json"} <= names
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    result = await replayer().replay_workflow(load(path), raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def test_full_lifecycle_history_covers_every_timer() -> None:
+    """The recorded lifecycle is worth replaying: its three timers fired
+    (snooze wake-up, escalation, auto-close) and it ended closed."""
+    events = json.loads((HISTORIES / "ticket_v1_full_lifecycle_run1.json").read_text())["events"]
+    fired = [e for e in events if e["eventType"] in ("EVENT_TYPE_TIMER_FIRED", "TimerFired")]
+    assert len(fired) >= 3
+    completed = next(e for e in events if "workflowExecutionCompletedEventAttributes" in e)
+    payload = completed["workflowExecutionCompletedEventAttributes"]["result"]["payloads"][0]
+    final_state = json.loads(base64.b64decode(payload["data"]))
+    assert final_state["status"] == "closed" and final_state["fired_rule_ids"] == []
+    assert final_state["version"] >= 15
+
+
+async def test_fresh_histories_replay(time_skipping_server: WorkflowEnvironment) -> None:
+    recorded = await record_all(time_skipping_server)
+    histories = [history for runs in recorded.values() for history in runs]
+    for history in histories:
+        result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None
