@@ -69,6 +69,9 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    # Installed explicitly: a shell that starts us in the background leaves
+    # SIGINT ignored, and Ctrl-C must stop everything all the same.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server = subprocess.Popen(dev_server_command(settings), start_new_session=True)
