@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.projection import ProjectionActivities, ProjectionStore
 from settings import get_settings
@@ -36,6 +37,11 @@ def build_worker(
         workflows=[TicketWorkflow],
         activities=[projection.project_ticket],
         activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),
+        # domain/ is pure and deterministic; passing it through keeps one copy
+        # of its classes (and of zoneinfo's tzinfo types) inside the sandbox.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("domain")
+        ),
         **worker_options,
     )
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule, next_escalation
 from domain.ticket import (
     ESCALATION_CLOCK_RUNS,
@@ -87,6 +88,7 @@ class ReplacePolicy(BaseModel):
 
     escalation_rules: list[EscalationRule] | None = None
     segment_managers: dict[str, list[str]] | None = None
+    segment_calendars: dict[str, BusinessCalendar] | None = None
     verification_window: timedelta | None = None
     actor: str = "system:configuration"
 
@@ -235,6 +237,8 @@ def decide_policy(
         new_policy.escalation_rules = cmd.escalation_rules
     if cmd.segment_managers is not None:
         new_policy.segment_managers = cmd.segment_managers
+    if cmd.segment_calendars is not None:
+        new_policy.segment_calendars = cmd.segment_calendars
     if cmd.verification_window is not None:
         new_policy.verification_window = cmd.verification_window
     if new_policy == policy:
@@ -385,6 +389,7 @@ def schedule(state: TicketState, policy: TicketPolicy) -> TicketState:
         pending = next_escalation(
             policy.escalation_rules, state.survey_id, state.segment,
             state.escalation_clock_started_at, state.fired_rule_ids,
+            policy.segment_calendars.get(state.segment),
         )
         if pending:
             state.escalation_due_at, state.escalation_rule_id = pending[0], pending[1].id

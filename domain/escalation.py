@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from domain.calendar import BusinessCalendar, add_business_time
+
 
 class EscalationRule(BaseModel):
     id: str
@@ -21,6 +23,9 @@ class EscalationRule(BaseModel):
     after: timedelta
     assignee: str
     enabled: bool = True
+    business_hours: bool = Field(
+        default=False, description="count only the working hours of the segment's calendar"
+    )
 
     def applies_to(self, survey_id: str | None, segment: str) -> bool:
         return (
@@ -29,7 +34,10 @@ class EscalationRule(BaseModel):
             and (self.segment is None or self.segment == segment)
         )
 
-    def due_at(self, clock_started_at: datetime) -> datetime:
+    def due_at(self, clock_started_at: datetime, calendar: BusinessCalendar | None = None) -> datetime:
+        # A segment without a calendar works around the clock.
+        if self.business_hours and calendar is not None:
+            return add_business_time(clock_started_at, self.after, calendar)
         return clock_started_at + self.after
 
     @property
@@ -43,10 +51,11 @@ def next_escalation(
     segment: str,
     clock_started_at: datetime,
     fired_rule_ids: list[str],
+    calendar: BusinessCalendar | None = None,
 ) -> tuple[datetime, EscalationRule] | None:
     """The earliest pending escalation among the matching rules, or None."""
     pending = [
-        (rule.due_at(clock_started_at), rule)
+        (rule.due_at(clock_started_at, calendar), rule)
         for rule in rules
         if rule.applies_to(survey_id, segment) and rule.id not in fired_rule_ids
     ]

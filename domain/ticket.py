@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule
 
 
@@ -208,6 +209,8 @@ class TicketPolicy(BaseModel):
     escalation_rules: list[EscalationRule] = Field(default_factory=list)
     # segment -> the managers who may own its tickets
     segment_managers: dict[str, list[str]] = Field(default_factory=dict)
+    # segment -> its business calendar, for rules counting business hours
+    segment_calendars: dict[str, BusinessCalendar] = Field(default_factory=dict)
     verification_window: timedelta = DEFAULT_VERIFICATION_WINDOW
 
 

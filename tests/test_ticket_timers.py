@@ -179,3 +179,43 @@ async def test_default_verification_window_is_seven_days(ts_env: TicketEnv) -> N
     assert (await ts_env.state(handle)).status is TicketStatus.RESOLVED
     await ts_env.sleep(timedelta(hours=2))
     assert (await handle.result()).status is TicketStatus.CLOSED
+
+
+async def test_business_hours_rule_counts_only_working_time(ts_env: TicketEnv) -> None:
+    """A 4-business-hour rule on a ticket created Friday 15:00 Berlin time is
+    due Monday 11:00 (the weekend does not count); with the Monday a holiday,
+    Tuesday 11:00."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from domain.calendar import BusinessCalendar
+
+    berlin = ZoneInfo("Europe/Berlin")
+    now = await ts_env.now()
+    # Skip to the next Friday 15:00 in Berlin.
+    local = now.astimezone(berlin)
+    friday = (local + timedelta(days=(4 - local.weekday()) % 7 or 7)).replace(hour=15, minute=0, second=0, microsecond=0)
+    await ts_env.sleep(friday - local)
+    monday = friday.date() + timedelta(days=3)
+    four_hours = EscalationRule(id="bh", after=timedelta(hours=4), assignee="boss", business_hours=True)
+    plain = BusinessCalendar(time_zone="Europe/Berlin")
+    with_holiday = BusinessCalendar(time_zone="Europe/Berlin", holidays=[monday])
+    handle = await ts_env.start_ticket(
+        policy=default_policy(escalation_rules=[four_hours], segment_calendars={"retail": plain})
+    )
+    holiday_handle = await ts_env.start_ticket(
+        policy=default_policy(escalation_rules=[four_hours], segment_calendars={"retail": with_holiday})
+    )
+    def at_eleven(day, ticket) -> datetime:
+        # Four working hours after Friday 15:xx: two on Friday, two on the next working day.
+        created = ticket.created_at.astimezone(berlin)
+        assert created.weekday() == 4 and created.hour == 15
+        return datetime.combine(day, created.time().replace(hour=11), tzinfo=berlin)
+
+    state = await ts_env.state(handle)
+    assert state.escalation_due_at == at_eleven(monday, state)
+    holiday_state = await ts_env.state(holiday_handle)
+    assert holiday_state.escalation_due_at == at_eleven(monday + timedelta(days=1), holiday_state)
+    await ts_env.sleep(state.escalation_due_at - await ts_env.now() + timedelta(minutes=1))
+    await ts_env.wait_for(handle, lambda s: s.status is TicketStatus.ESCALATED)
+    assert (await ts_env.state(holiday_handle)).status is TicketStatus.NEW
