@@ -53,7 +53,13 @@ TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
 TICKET_SEGMENT = SearchAttributeKey.for_keyword("TicketSegment")
 TICKET_OWNER = SearchAttributeKey.for_keyword("TicketOwner")
 SURVEY_ID = SearchAttributeKey.for_keyword("SurveyId")
-SEARCH_ATTRIBUTES = (TICKET_STATUS, TICKET_PRIORITY, TICKET_SEGMENT, TICKET_OWNER, SURVEY_ID)
+# Lets a configuration roll-out find the running tickets of one workspace.
+TICKET_WORKSPACE = SearchAttributeKey.for_keyword("TicketWorkspace")
+SEARCH_ATTRIBUTES = (TICKET_STATUS, TICKET_PRIORITY, TICKET_SEGMENT, TICKET_OWNER, SURVEY_ID, TICKET_WORKSPACE)
+
+# workflow.patched ids: each guards a change of the workflow's commands, so
+# that histories recorded before it still replay (tests/histories/).
+PATCH_INDEX_WORKSPACE = "index-workspace"
 
 # Temporal refuses more than 2,000 updates in one run; a ticket moves on to a
 # fresh run long before that.
@@ -377,8 +383,12 @@ class TicketWorkflow:
             TICKET_OWNER.name: self._state.owner,
             SURVEY_ID.name: self._state.survey_id,
         }
+        if workflow.patched(PATCH_INDEX_WORKSPACE):
+            wanted[TICKET_WORKSPACE.name] = self._state.workspace_id
         updates: list[SearchAttributeUpdate[Any]] = []
         for key in SEARCH_ATTRIBUTES:
+            if key.name not in wanted:
+                continue
             value = wanted[key.name]
             if key.name in self._indexed and self._indexed[key.name] == value:
                 continue
