@@ -1,0 +1,339 @@
+"""The read model's schema: configuration tables and the ticket projection.
+
+Tickets and their events are a projection of the ticket workflows (the source
+of truth); everything else is configuration that lives only here. Classes that
+mirror a domain model carry a `Row` suffix (`TicketRow` for `TicketState`) so
+the two are never confused.
+
+Every table works on SQLite and PostgreSQL alike: times are stored in UTC
+(`UTCDateTime`), documents as JSON (JSONB on PostgreSQL), enums as their string
+values in plain VARCHAR columns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketStatus
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, stored in UTC and always read back aware.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones and returns naive
+    values, so they are written as naive UTC (which also keeps its text
+    comparison chronological) and read back with UTC attached.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # The domain's times are aware; a naive one (a date typed into a
+            # filter, say) is taken to be UTC rather than refused.
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL can be indexed and compared; plain JSON (text) on SQLite.
+JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def enum_values(enum_type: type[Enum]) -> sa.Enum:
+    """An enum column that stores the member's value ("critical", not
+    "CRITICAL") in a VARCHAR, with no database enum type or CHECK constraint:
+    a value added to the domain must not need a migration before a ticket can
+    be projected with it. SQLAlchemy still refuses unknown values on write."""
+    return sa.Enum(
+        enum_type,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    # Named constraints: Alembic can only drop or alter what it can name, and
+    # SQLite batch migrations need the names to recreate tables.
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDocument,
+        list[str]: JSONDocument,
+    }
+
+
+# --- configuration --------------------------------------------------------------
+
+
+class UserRole(StrEnum):
+    ADMIN = "admin"  # everything
+    MANAGER = "manager"  # tickets of the segments they manage, and their own
+    AGENT = "agent"  # tickets assigned to them
+
+
+class SurveyAdapter(StrEnum):
+    """Which payload format (and signature scheme) a survey's webhook speaks."""
+
+    CXLOOP = "cxloop"
+    TYPEFORM = "typeform"
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str]
+
+
+class Segment(Base):
+    """A group of customers (a region, a plan, a channel) with its managers and,
+    optionally, the business calendar escalation rules count time in."""
+
+    __tablename__ = "segments"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id"))
+    # Tickets refer to a segment by this name.
+    name: Mapped[str]
+    # Business calendar; all None: time counts around the clock.
+    time_zone: Mapped[str | None]  # IANA name, e.g. "Europe/Paris"
+    # {"mon": [["09:00", "17:30"]], ..., "sun": []}: open intervals per weekday.
+    working_hours: Mapped[dict[str, Any] | None]
+    # ["2025-12-25", ...]: whole days off, in the segment's time zone.
+    holidays: Mapped[list[str] | None]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    # Tickets name their owner by username.
+    username: Mapped[str] = mapped_column(unique=True)
+    email: Mapped[str]
+    display_name: Mapped[str | None]
+    role: Mapped[UserRole] = mapped_column(enum_values(UserRole))
+    # None: the user cannot log in to the dashboard (API tokens only).
+    password_hash: Mapped[str | None]
+    locale: Mapped[str] = mapped_column(default="en", server_default="en")
+    time_zone: Mapped[str] = mapped_column(default="UTC", server_default="UTC")
+
+
+class SegmentManager(Base):
+    """A user who may own the segment's tickets."""
+
+    __tablename__ = "segment_managers"
+
+    segment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # False: on leave; not picked when tickets are assigned automatically.
+    available: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # None: no limit on how many open tickets automatic assignment gives them.
+    max_open_tickets: Mapped[int | None]
+
+
+class ApiToken(Base):
+    """A bearer token for API clients. Only a hash is kept: a leaked database
+    does not leak working tokens."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    revoked_at: Mapped[datetime | None]
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str]
+    # Signs the platform's webhook deliveries (HMAC-SHA256).
+    webhook_secret: Mapped[str]
+    adapter: Mapped[SurveyAdapter] = mapped_column(
+        enum_values(SurveyAdapter), default=SurveyAdapter.CXLOOP, server_default=SurveyAdapter.CXLOOP.value
+    )
+    # The platform's question ids -> cxloop's fields (score, customer_email, ...).
+    field_mapping: Mapped[dict[str, Any] | None]
+    # How intake picks a new ticket's owner; the default is DESIGN.md's rule
+    # (a segment's only manager owns its tickets).
+    assignment_mode: Mapped[str] = mapped_column(default="segment_default", server_default="segment_default")
+
+
+class EscalationRuleRow(Base):
+    """Stored form of `domain.escalation.EscalationRule`: escalate a ticket of
+    this survey and segment to `assignee` after it waited `after_seconds`."""
+
+    __tablename__ = "escalation_rules"
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id"), index=True)
+    # None matches every survey / every segment.
+    survey_id: Mapped[str | None] = mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    segment: Mapped[str | None]
+    after_seconds: Mapped[int]
+    # True: only the segment's working hours count towards after_seconds.
+    business_hours: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    assignee: Mapped[str]
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    name: Mapped[str] = mapped_column(default="", server_default="")
+
+
+class SurveyResponse(Base):
+    """A survey response as received, every answer kept, whether or not it
+    became a ticket."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (sa.Index("ix_survey_responses_survey_received", "survey_id", "received_at"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    survey_id: Mapped[str] = mapped_column(sa.ForeignKey("surveys.id"))
+    received_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    score: Mapped[int | None]
+    customer_email: Mapped[str | None]
+
+
+# --- the ticket projection -------------------------------------------------------
+
+# `priority_rank` orders tickets by urgency; the enum's text would sort them
+# alphabetically (critical, high, low, medium).
+PRIORITY_RANK: dict[Priority, int] = {
+    Priority.LOW: 1,
+    Priority.MEDIUM: 2,
+    Priority.HIGH: 3,
+    Priority.CRITICAL: 4,
+}
+
+
+class TicketRow(Base):
+    """A ticket as its workflow last projected it: every `TicketState` field
+    plus `priority_rank`.
+
+    No foreign keys to the configuration tables: the workflow is the source of
+    truth, and a projection must never be refused because a segment, user or
+    survey was renamed or removed in the meantime.
+    """
+
+    __tablename__ = "tickets"
+    # Each list filter is an equality on the workspace and, usually, one more
+    # column, within a reported_at range, in reported_at order; the last two
+    # indexes walk the list's sort orders directly, ties broken by id.
+    __table_args__ = (
+        sa.Index("ix_tickets_workspace_status", "workspace_id", "status", "reported_at"),
+        sa.Index("ix_tickets_workspace_segment", "workspace_id", "segment", "reported_at"),
+        sa.Index("ix_tickets_workspace_owner", "workspace_id", "owner", "reported_at"),
+        sa.Index("ix_tickets_workspace_reported", "workspace_id", "reported_at", "id"),
+        sa.Index("ix_tickets_workspace_priority", "workspace_id", "priority_rank", "reported_at", "id"),
+    )
+
+    # Immutable after creation.
+    id: Mapped[str] = mapped_column(primary_key=True)
+    # Not unique: the short reference is a hash of the id and may collide.
+    reference: Mapped[str]
+    source: Mapped[Source] = mapped_column(enum_values(Source))
+    workspace_id: Mapped[str]
+    survey_id: Mapped[str | None]
+    response_id: Mapped[str | None]
+    customer_email: Mapped[str]
+    customer_name: Mapped[str | None]
+    origin_segment: Mapped[str]
+    reported_at: Mapped[datetime]
+    customer_comment: Mapped[str | None] = mapped_column(sa.Text)
+    score: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+    # Editable.
+    segment: Mapped[str]
+    owner: Mapped[str | None]
+    priority: Mapped[Priority] = mapped_column(enum_values(Priority))
+    priority_rank: Mapped[int] = mapped_column(sa.SmallInteger)
+    status: Mapped[TicketStatus] = mapped_column(enum_values(TicketStatus))
+
+    # Lifecycle bookkeeping.
+    version: Mapped[int]
+    updated_at: Mapped[datetime]
+    status_before_delete: Mapped[TicketStatus | None] = mapped_column(enum_values(TicketStatus))
+    escalated_by: Mapped[EscalatedBy | None] = mapped_column(enum_values(EscalatedBy))
+    snooze_until: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    escalation_clock_started_at: Mapped[datetime]
+    fired_rule_ids: Mapped[list[str]]
+    # Always false here: a purged ticket's row is deleted (see PurgedTicketRow).
+    purged: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    escalation_due_at: Mapped[datetime | None]
+    escalation_rule_id: Mapped[str | None]
+    wake_at: Mapped[datetime | None]
+    auto_close_at: Mapped[datetime | None]
+
+
+class TicketEventRow(Base):
+    """One line of a ticket's log. (ticket_id, seq) is the line's identity, so
+    a projection delivered twice stores it once."""
+
+    __tablename__ = "ticket_events"
+
+    ticket_id: Mapped[str] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    kind: Mapped[EventKind] = mapped_column(enum_values(EventKind))
+    field: Mapped[str | None]
+    old: Mapped[str | None] = mapped_column(sa.Text)
+    new: Mapped[str | None] = mapped_column(sa.Text)
+    comment: Mapped[str] = mapped_column(sa.Text)
+
+
+class PurgedTicketRow(Base):
+    """The id of a purged ticket, and nothing about its customer: a projection
+    of it that arrives late (a retry, a slow activity) must not bring back the
+    ticket that the purge removed."""
+
+    __tablename__ = "purged_tickets"
+
+    ticket_id: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[int]
+    purged_at: Mapped[datetime]

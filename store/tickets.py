@@ -1,0 +1,402 @@
+"""The ticket projection: written after every change of a ticket workflow,
+read by the API's list, counts, export and ticket views.
+
+The workflow is the source of truth; this table follows it. Every write carries
+the ticket's version and never replaces a newer one, so a retried or late
+projection cannot roll a ticket back, and a purged ticket cannot come back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.ticket import Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
+from store.db import write_transaction
+from store.models import PRIORITY_RANK, PurgedTicketRow, TicketEventRow, TicketRow
+
+tickets: Table = TicketRow.__table__  # type: ignore[assignment]
+ticket_events: Table = TicketEventRow.__table__  # type: ignore[assignment]
+purged_tickets: Table = PurgedTicketRow.__table__  # type: ignore[assignment]
+
+# Selecting exactly the state's fields also proves, at import time, that every
+# TicketState field has a column: a field added to the domain without a
+# migration fails here rather than silently vanishing from the read model.
+STATE_COLUMNS = [tickets.c[name] for name in TicketState.model_fields]
+EVENT_COLUMNS = [ticket_events.c[name] for name in TicketEvent.model_fields]
+
+# What `q` searches, case-insensitively, as a substring.
+SEARCHED_COLUMNS = [
+    tickets.c.customer_email,
+    tickets.c.customer_name,
+    tickets.c.customer_comment,
+    tickets.c.reference,
+    tickets.c.response_id,
+]
+
+TicketSort = Literal["reported_at", "-reported_at", "priority", "-priority"]
+
+BULK_INSERT_BATCH = 1_000
+# Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL).
+STREAM_BATCH = 1_000
+
+
+class InvalidCursor(ValueError):
+    """A list cursor that this store did not hand out for this sort order."""
+
+
+class TicketFilters(BaseModel):
+    """Which tickets a list, a count or an export is about. Filters combine with
+    AND; a filter left out (None, or an empty list) does not restrict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    DEFAULT_PERIOD: ClassVar[timedelta] = timedelta(days=30)
+
+    workspace_id: str = "default"
+    # Reported in [reported_from, reported_to). A naive time is taken as UTC.
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    segment: str | None = Field(default=None, description="the ticket's current segment")
+    owner: str | None = None
+    status: list[TicketStatus] | None = Field(default=None, description="any of these statuses")
+    priority: list[Priority] | None = Field(default=None, description="any of these priorities")
+    q: str | None = Field(
+        default=None,
+        description="case-insensitive text in the customer's email, name or comment, "
+        "the ticket reference or the response id",
+    )
+
+    @field_validator("reported_from", "reported_to")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("segment", "owner", "q")
+    @classmethod
+    def _blank_is_absent(cls, value: str | None) -> str | None:
+        # An empty search box or select arrives as "", which means "any".
+        if value is None:
+            return None
+        return value.strip() or None
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> TicketFilters:
+        if self.reported_from and self.reported_to and self.reported_from > self.reported_to:
+            raise ValueError("reported_from is after reported_to")
+        return self
+
+    def with_defaults(self, now: datetime) -> TicketFilters:
+        """Without any date bound, the list shows the last 30 days (DESIGN.md)."""
+        if self.reported_from is None and self.reported_to is None:
+            return self.model_copy(update={"reported_from": now - self.DEFAULT_PERIOD})
+        return self
+
+
+class TicketPage(BaseModel):
+    items: list[TicketState]
+    # Hand back as `cursor` for the next page; None on the last page.
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class _Order:
+    """A list order: its sort key columns, ending in id so that the key of a
+    row is unique and keyset pagination never skips or repeats a row. All keys
+    run in one direction so that one row-value comparison finds the rows after
+    a cursor and an index serves it, read forwards or backwards."""
+
+    sort: str
+    columns: tuple[ColumnElement[Any], ...]
+    descending: bool
+
+    @classmethod
+    def parse(cls, sort: str) -> _Order:
+        descending = sort.startswith("-")
+        match sort.removeprefix("-"):
+            case "reported_at":
+                columns = (tickets.c.reported_at, tickets.c.id)
+            case "priority":
+                columns = (tickets.c.priority_rank, tickets.c.reported_at, tickets.c.id)
+            case _:
+                raise ValueError(
+                    f"unknown sort {sort!r}; one of reported_at, priority, with '-' for descending"
+                )
+        return cls(sort, columns, descending)
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        return [column.desc() if self.descending else column.asc() for column in self.columns]
+
+    def after(self, key: Sequence[Any]) -> ColumnElement[bool]:
+        bound = tuple_(*(literal(value, column.type) for value, column in zip(key, self.columns)))
+        return tuple_(*self.columns) < bound if self.descending else tuple_(*self.columns) > bound
+
+    def key_of(self, state: TicketState) -> list[Any]:
+        values = {
+            "priority_rank": PRIORITY_RANK[state.priority],
+            "reported_at": state.reported_at,
+            "id": state.id,
+        }
+        return [values[column.name] for column in self.columns]
+
+    def encode_cursor(self, state: TicketState) -> str:
+        key = [value.isoformat() if isinstance(value, datetime) else value for value in self.key_of(state)]
+        raw = json.dumps({"sort": self.sort, "after": key}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode_cursor(self, cursor: str) -> list[Any]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            decoded = json.loads(raw)
+        except (binascii.Error, ValueError) as err:  # JSON and UTF-8 errors are ValueErrors
+            raise InvalidCursor("malformed cursor") from err
+        if not isinstance(decoded, dict) or decoded.get("sort") != self.sort:
+            raise InvalidCursor(f"the cursor does not belong to sort {self.sort!r}")
+        key = decoded.get("after")
+        if not isinstance(key, list) or len(key) != len(self.columns):
+            raise InvalidCursor("malformed cursor")
+        return [_key_value(column.name, value) for column, value in zip(self.columns, key)]
+
+
+def _key_value(column: str, value: Any) -> Any:
+    if column == "reported_at" and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidCursor("malformed cursor") from None
+        if moment.tzinfo is not None:
+            return moment
+    elif column == "priority_rank" and type(value) is int:
+        return value
+    elif column == "id" and isinstance(value, str):
+        return value
+    raise InvalidCursor("malformed cursor")
+
+
+def _where(filters: TicketFilters) -> list[ColumnElement[bool]]:
+    c = tickets.c
+    clauses: list[ColumnElement[bool]] = [c.workspace_id == filters.workspace_id]
+    if filters.reported_from is not None:
+        clauses.append(c.reported_at >= filters.reported_from)
+    if filters.reported_to is not None:
+        clauses.append(c.reported_at < filters.reported_to)
+    if filters.segment is not None:
+        clauses.append(c.segment == filters.segment)
+    if filters.owner is not None:
+        clauses.append(c.owner == filters.owner)
+    if filters.status:
+        clauses.append(c.status.in_(filters.status))
+    if filters.priority:
+        clauses.append(c.priority.in_(filters.priority))
+    if filters.q is not None:
+        # autoescape: a "%" or "_" typed into the search box is matched literally.
+        clauses.append(or_(*(column.icontains(filters.q, autoescape=True) for column in SEARCHED_COLUMNS)))
+    return clauses
+
+
+def _row_of(state: TicketState) -> dict[str, Any]:
+    return {**state.model_dump(), "priority_rank": PRIORITY_RANK[state.priority]}
+
+
+def _state_of(row: Row[Any]) -> TicketState:
+    return TicketState.model_validate(dict(row._mapping))
+
+
+def _dialect_insert(connection: Connection, table: Table):
+    """INSERT with ON CONFLICT support, which each dialect spells in its module."""
+    match connection.dialect.name:
+        case "postgresql":
+            return postgresql.insert(table)
+        case "sqlite":
+            return sqlite.insert(table)
+        case other:
+            raise NotImplementedError(f"the read model supports SQLite and PostgreSQL, not {other}")
+
+
+class TicketStore:
+    """The read model's tickets. Thread-safe: every call takes its own
+    connection from the engine's pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- writing the projection ---------------------------------------------------
+
+    def apply(self, projection: TicketProjection) -> bool:
+        """Write a ticket's new state and its new log lines, in one transaction.
+
+        Returns False when the state was not written because the read model
+        already holds this version or a newer one (a retry, or a projection
+        overtaken by a later one), or because the ticket was purged. The log
+        lines are stored even when the state was superseded, each exactly once.
+        """
+        state = projection.state
+        with write_transaction(self.engine) as connection:
+            self._serialize_writes(connection, state.id)
+            if state.purged:
+                return self._purge(connection, state)
+            tombstone = select(purged_tickets.c.ticket_id).where(purged_tickets.c.ticket_id == state.id)
+            if connection.scalar(tombstone) is not None:
+                return False
+            written = self._upsert_state(connection, state)
+            self._insert_events(connection, state.id, projection.events)
+            return written
+
+    @staticmethod
+    def _serialize_writes(connection: Connection, ticket_id: str) -> None:
+        # Two projections of one ticket may run at once (concurrent updates,
+        # a retry racing the original). The version guard orders state writes
+        # by itself, but a purge racing another write could let that write
+        # re-insert the row the purge just deleted. SQLite's BEGIN IMMEDIATE
+        # already lets one writer in at a time; on PostgreSQL a transaction
+        # lock on the ticket id does it for this ticket only.
+        if connection.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(ticket_id, 0))))
+
+    @staticmethod
+    def _upsert_state(connection: Connection, state: TicketState) -> bool:
+        # INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE tickets.version < new
+        # version: the insert-or-guarded-update in one statement, so two first
+        # projections of a new ticket cannot both try to insert it.
+        row = _row_of(state)
+        stmt = _dialect_insert(connection, tickets).values(row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[tickets.c.id],
+            set_={name: stmt.excluded[name] for name in row if name != "id"},
+            where=tickets.c.version < stmt.excluded.version,
+        ).returning(tickets.c.id)
+        return connection.execute(stmt).first() is not None
+
+    @staticmethod
+    def _insert_events(connection: Connection, ticket_id: str, events: Iterable[TicketEvent]) -> None:
+        rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in events]
+        if rows:
+            stmt = _dialect_insert(connection, ticket_events).on_conflict_do_nothing(
+                index_elements=[ticket_events.c.ticket_id, ticket_events.c.seq]
+            )
+            connection.execute(stmt, rows)
+
+    @staticmethod
+    def _purge(connection: Connection, state: TicketState) -> bool:
+        """Purged means gone: the row and its log leave the read model, and a
+        tombstone keeps the id so that a late projection cannot restore them."""
+        tombstone = (
+            _dialect_insert(connection, purged_tickets)
+            .values(ticket_id=state.id, version=state.version, purged_at=state.updated_at)
+            .on_conflict_do_nothing(index_elements=[purged_tickets.c.ticket_id])
+            .returning(purged_tickets.c.ticket_id)
+        )
+        first_purge = connection.execute(tombstone).first() is not None
+        connection.execute(delete(ticket_events).where(ticket_events.c.ticket_id == state.id))
+        connection.execute(delete(tickets).where(tickets.c.id == state.id))
+        return first_purge
+
+    def bulk_insert_states(self, states: Iterable[TicketState]) -> int:
+        """Insert many new tickets (benchmarks, tests, imports) with
+        executemany, in batches so a large iterable is never held at once.
+        Fails on a ticket that is already there. Returns how many were inserted."""
+        inserted = 0
+        states = iter(states)
+        with write_transaction(self.engine) as connection:
+            while batch := [_row_of(state) for state in islice(states, BULK_INSERT_BATCH)]:
+                connection.execute(insert(tickets), batch)
+                inserted += len(batch)
+        return inserted
+
+    # --- reading ------------------------------------------------------------------
+
+    def get(self, ticket_id: str) -> TicketState | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(*STATE_COLUMNS).where(tickets.c.id == ticket_id)).first()
+        return _state_of(row) if row is not None else None
+
+    def events(self, ticket_id: str) -> list[TicketEvent]:
+        """The ticket's log, oldest first."""
+        stmt = (
+            select(*EVENT_COLUMNS)
+            .where(ticket_events.c.ticket_id == ticket_id)
+            .order_by(ticket_events.c.seq)
+        )
+        with self.engine.connect() as connection:
+            return [TicketEvent.model_validate(dict(row._mapping)) for row in connection.execute(stmt)]
+
+    def counts(self, filters: TicketFilters) -> dict[str, int]:
+        """How many tickets match, by status (every status, 0 when none) and in total."""
+        stmt = select(tickets.c.status, func.count()).where(*_where(filters)).group_by(tickets.c.status)
+        counts = dict.fromkeys((status.value for status in TicketStatus), 0)
+        with self.engine.connect() as connection:
+            for status, count in connection.execute(stmt):
+                counts[status.value] = count
+        counts["total"] = sum(counts.values())
+        return counts
+
+    def list(
+        self,
+        filters: TicketFilters,
+        sort: TicketSort = "-reported_at",
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> TicketPage:
+        """One page of matching tickets in `sort` order, after `cursor`.
+
+        Keyset pagination: the cursor holds the last row's sort key and the
+        next page starts strictly after it, so pages stay cheap however deep
+        and a ticket that changes between pages is neither skipped nor repeated
+        because of rows shifting (it may move, if its sort key changed).
+        Raises InvalidCursor for a cursor not made by this sort.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        order = _Order.parse(sort)
+        stmt = select(*STATE_COLUMNS).where(*_where(filters))
+        if cursor is not None:
+            stmt = stmt.where(order.after(order.decode_cursor(cursor)))
+        # One row more than asked tells whether there is a next page.
+        stmt = stmt.order_by(*order.order_by()).limit(limit + 1)
+        with self.engine.connect() as connection:
+            items = [_state_of(row) for row in connection.execute(stmt)]
+        if len(items) <= limit:
+            return TicketPage(items=items, next_cursor=None)
+        items = items[:limit]
+        return TicketPage(items=items, next_cursor=order.encode_cursor(items[-1]))
+
+    def iter_rows(self, filters: TicketFilters, sort: TicketSort = "-reported_at") -> Iterator[TicketState]:
+        """Every matching ticket in list order, streamed: rows arrive in batches
+        (a server-side cursor on PostgreSQL), so an export of 100,000 tickets
+        runs in flat memory. The connection is held until the iterator is
+        exhausted or closed; close it when stopping early."""
+        order = _Order.parse(sort)
+        stmt = (
+            select(*STATE_COLUMNS)
+            .where(*_where(filters))
+            .order_by(*order.order_by())
+            .execution_options(yield_per=STREAM_BATCH)
+        )
+        with self.engine.connect() as connection:
+            for row in connection.execute(stmt):
+                yield _state_of(row)

@@ -1,0 +1,504 @@
+"""The read model on SQLite and PostgreSQL: migrations, the version-guarded
+projection, filters, keyset pagination, counts and streaming."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import ValidationError
+from sqlalchemy import func, inspect, select, text
+
+from domain.commands import Command, Decision, NewTicket, TicketChange, decide_change, decide_comment
+from domain.commands import decide_create, decide_purge
+from domain.ticket import (
+    EscalatedBy,
+    Priority,
+    Source,
+    TicketPolicy,
+    TicketProjection,
+    TicketState,
+    TicketStatus,
+)
+from store.db import alembic_config, current_revision, make_engine, migrate
+from store.models import Base
+from store.tickets import InvalidCursor, TicketFilters, TicketStore
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+POLICY = TicketPolicy(segment_managers={"retail": ["ann"], "b2b": ["bob", "cy"], "support": ["dee"]})
+S = TicketStatus
+P = Priority
+
+READ_MODEL_TABLES = {
+    "alembic_version",
+    "workspaces",
+    "segments",
+    "segment_managers",
+    "users",
+    "api_tokens",
+    "surveys",
+    "escalation_rules",
+    "survey_responses",
+    "tickets",
+    "ticket_events",
+    "purged_tickets",
+}
+
+
+def create(ticket_id: str | None = None, at: datetime = NOW, **fields: Any) -> Decision:
+    new = NewTicket(
+        id=ticket_id or str(uuid.uuid4()),
+        source=fields.pop("source", Source.MANUAL),
+        customer_email=fields.pop("customer_email", "customer@example.com"),
+        segment=fields.pop("segment", "retail"),
+        comment="created by a test",
+        **fields,
+    )
+    return decide_create(new, POLICY, at)
+
+
+def change(state: TicketState, at: datetime = NOW, **fields: Any) -> Decision:
+    return decide_change(state, TicketChange(comment="changed by a test", **fields), POLICY, at)
+
+
+def projection(decision: Decision) -> TicketProjection:
+    return TicketProjection(state=decision.state, events=decision.events)
+
+
+def ticket(ticket_id: str, days_ago: float, **fields: Any) -> TicketState:
+    """A ticket reported `days_ago` before NOW; `status` may be any status."""
+    status = fields.pop("status", S.NEW)
+    state = create(ticket_id, at=NOW - timedelta(days=days_ago), **fields).state
+    return state.model_copy(update={"status": status})
+
+
+# --- migrations -------------------------------------------------------------------
+
+
+def test_migrations_create_the_schema_and_a_second_run_changes_nothing(database_url: str) -> None:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert current_revision(database_url) is None
+
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert set(inspect(engine).get_table_names()) == READ_MODEL_TABLES
+        assert current_revision(database_url) == head
+        with engine.connect() as connection:
+            # The migrations build exactly what store.models describes.
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+            tickets_indexes = {index["name"] for index in inspect(connection).get_indexes("tickets")}
+        assert {
+            "ix_tickets_workspace_reported",
+            "ix_tickets_workspace_priority",
+            "ix_tickets_workspace_status",
+            "ix_tickets_workspace_segment",
+            "ix_tickets_workspace_owner",
+        } <= tickets_indexes
+
+        migrate(database_url)
+
+        assert current_revision(database_url) == head
+        assert set(inspect(engine).get_table_names()) == READ_MODEL_TABLES
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            assert versions == [head]
+    finally:
+        engine.dispose()
+
+
+def test_migrate_creates_the_directory_of_a_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "there" / "cxloop.db"
+    migrate(f"sqlite:///{path}")
+    assert path.is_file()
+    assert current_revision(f"sqlite:///{path}") is not None
+
+
+def test_sqlite_engine_uses_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        engine.dispose()
+
+
+# --- the projection ----------------------------------------------------------------
+
+
+def test_a_ticket_reads_back_exactly_as_projected(ticket_store: TicketStore) -> None:
+    paris = timezone(timedelta(hours=1))
+    created = create(
+        source=Source.SURVEY,
+        survey_id="nps-q1",
+        response_id="resp-1",
+        customer_email="jane@acme.io",
+        customer_name="Jane Smith",
+        customer_comment="Late delivery, twice.",
+        score=3,
+        priority=P.HIGH,
+        reported_at=datetime(2025, 2, 28, 9, 30, 15, 123456, tzinfo=paris),
+    ).state
+    # Every optional field set, so that each column is exercised.
+    state = created.model_copy(
+        update={
+            "status": S.DELETED,
+            "status_before_delete": S.ESCALATED,
+            "escalated_by": EscalatedBy.RULE,
+            "snooze_until": NOW + timedelta(days=1),
+            "resolved_at": NOW - timedelta(hours=1),
+            "fired_rule_ids": ["rule-4h", "rule-2d"],
+            "escalation_due_at": NOW + timedelta(hours=4),
+            "escalation_rule_id": "rule-4h",
+            "wake_at": NOW + timedelta(days=1),
+            "auto_close_at": NOW + timedelta(days=7),
+        }
+    )
+
+    assert ticket_store.apply(TicketProjection(state=state, events=[])) is True
+
+    stored = ticket_store.get(state.id)
+    assert stored == state
+    assert stored is not None and stored.reported_at.tzinfo == UTC
+    assert stored.reported_at == datetime(2025, 2, 28, 8, 30, 15, 123456, tzinfo=UTC)
+    assert ticket_store.get("no-such-ticket") is None
+
+
+def test_apply_inserts_then_updates(ticket_store: TicketStore) -> None:
+    created = create(segment="b2b")
+    assigned = change(created.state, at=NOW + timedelta(minutes=5), owner="bob", priority=P.CRITICAL)
+
+    assert ticket_store.apply(projection(created)) is True
+    assert ticket_store.get(created.state.id) == created.state
+
+    assert ticket_store.apply(projection(assigned)) is True
+    stored = ticket_store.get(created.state.id)
+    assert stored == assigned.state
+    assert (stored.owner, stored.priority, stored.version) == ("bob", P.CRITICAL, 3)
+    assert ticket_store.events(created.state.id) == created.events + assigned.events
+    assert [event.seq for event in ticket_store.events(created.state.id)] == [1, 2, 3]
+
+
+def test_a_late_projection_does_not_roll_back_but_its_events_are_kept_once(ticket_store: TicketStore) -> None:
+    created = create()
+    opened = change(created.state, status=S.OPEN)
+    answered = change(opened.state, status=S.ANSWERED)
+
+    # The projections of `opened` and `answered` overtake that of `created`,
+    # and then `opened` is retried.
+    assert ticket_store.apply(projection(opened)) is True
+    assert ticket_store.apply(projection(answered)) is True
+    assert ticket_store.apply(projection(created)) is False
+    assert ticket_store.apply(projection(opened)) is False
+
+    assert ticket_store.get(created.state.id) == answered.state
+    events = ticket_store.events(created.state.id)
+    assert events == created.events + opened.events + answered.events
+    assert [event.seq for event in events] == [1, 2, 3]
+
+
+def test_a_retried_projection_is_idempotent(ticket_store: TicketStore) -> None:
+    created = create(customer_comment="never arrived")
+
+    assert ticket_store.apply(projection(created)) is True
+    assert ticket_store.apply(projection(created)) is False
+
+    assert ticket_store.get(created.state.id) == created.state
+    assert ticket_store.events(created.state.id) == created.events
+    assert ticket_store.counts(TicketFilters())["total"] == 1
+
+
+def test_concurrent_projections_of_one_ticket_end_at_the_newest(ticket_store: TicketStore) -> None:
+    decisions = [create()]
+    for n in range(19):
+        decisions.append(decide_comment(decisions[-1].state, Command(comment=f"note {n}"), NOW))
+    shuffled = random.Random(7).sample(decisions, len(decisions))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda d: ticket_store.apply(projection(d)), shuffled))
+
+    ticket_id = decisions[0].state.id
+    assert ticket_store.get(ticket_id) == decisions[-1].state
+    assert [event.seq for event in ticket_store.events(ticket_id)] == list(range(1, 21))
+    # The newest always lands; only an older one can lose to a newer one.
+    assert results[shuffled.index(decisions[-1])] is True
+
+
+def test_purge_removes_the_ticket_and_a_late_projection_cannot_bring_it_back(
+    ticket_store: TicketStore,
+) -> None:
+    created = create(customer_email="forget-me@example.com")
+    deleted = change(created.state, status=S.DELETED)
+    purged = decide_purge(deleted.state, Command(comment="customer asked to be forgotten"), NOW)
+    other = create()
+    for decision in (created, deleted, other):
+        ticket_store.apply(projection(decision))
+
+    assert ticket_store.apply(projection(purged)) is True
+
+    ticket_id = created.state.id
+    assert ticket_store.get(ticket_id) is None
+    assert ticket_store.events(ticket_id) == []
+    assert ticket_store.list(TicketFilters(q="forget-me")).items == []
+    # A retried purge and a late projection of the deleted ticket change nothing.
+    assert ticket_store.apply(projection(purged)) is False
+    assert ticket_store.apply(projection(deleted)) is False
+    assert ticket_store.get(ticket_id) is None
+    assert ticket_store.events(ticket_id) == []
+    # Other tickets are untouched.
+    assert ticket_store.get(other.state.id) == other.state
+    assert ticket_store.events(other.state.id) == other.events
+
+
+# --- filters and counts ---------------------------------------------------------------
+
+
+@pytest.fixture
+def desk(ticket_store: TicketStore) -> TicketStore:
+    """Seven tickets that the filter tests pick apart."""
+    tickets = [
+        ticket("t1", 1, segment="retail", priority=P.HIGH, customer_email="jane@acme.io",
+               customer_name="Jane Smith", customer_comment="Please refund my order"),
+        ticket("t2", 2, segment="b2b", owner="bob", status=S.OPEN, priority=P.CRITICAL,
+               customer_email="ops@globex.com", customer_name="Globex Ops",
+               customer_comment="100% unhappy with support", source=Source.SURVEY,
+               survey_id="nps", response_id="resp-4242"),
+        ticket("t3", 10, segment="b2b", owner="cy", status=S.ESCALATED, priority=P.LOW,
+               customer_email="li@initech.com", customer_comment="1000 reasons to leave"),
+        ticket("t4", 40, segment="retail", status=S.RESOLVED, customer_email="old@acme.io"),
+        ticket("t5", 3, segment="support", status=S.SPAM, customer_email="bot@spam.example"),
+        ticket("t6", 1, segment="retail", priority=P.HIGH, workspace_id="emea",
+               customer_email="jane@acme.io", customer_name="Jane Smith"),
+        ticket("t7", 5, segment="b2b", priority=P.CRITICAL, customer_email="cto@hooli.com"),
+    ]
+    assert ticket_store.bulk_insert_states(tickets) == 7
+    return ticket_store
+
+
+def recent(**filters: Any) -> TicketFilters:
+    """Filters as the API applies them: the last 30 days unless a date is given."""
+    return TicketFilters(**filters).with_defaults(NOW)
+
+
+def ids(store: TicketStore, filters: TicketFilters) -> set[str]:
+    page = store.list(filters, limit=100)
+    assert page.next_cursor is None
+    return {state.id for state in page.items}
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        pytest.param(recent(), {"t1", "t2", "t3", "t5", "t7"}, id="default: last 30 days"),
+        pytest.param(recent(workspace_id="emea"), {"t6"}, id="workspace"),
+        pytest.param(recent(workspace_id="nowhere"), set(), id="unknown workspace"),
+        pytest.param(
+            recent(reported_from=NOW - timedelta(days=5), reported_to=NOW - timedelta(days=2)),
+            {"t7", "t5"},
+            id="range: from inclusive, to exclusive",
+        ),
+        pytest.param(recent(reported_to=NOW - timedelta(days=30)), {"t4"}, id="only an upper bound"),
+        pytest.param(recent(segment="b2b"), {"t2", "t3", "t7"}, id="segment"),
+        pytest.param(recent(owner="ann"), {"t1"}, id="owner"),
+        pytest.param(recent(status=[S.NEW, S.SPAM]), {"t1", "t5", "t7"}, id="status"),
+        pytest.param(recent(priority=[P.CRITICAL]), {"t2", "t7"}, id="priority"),
+        pytest.param(recent(q="SMITH"), {"t1"}, id="q: customer name, any case"),
+        pytest.param(recent(q="Refund"), {"t1"}, id="q: customer comment"),
+        pytest.param(recent(q="@acme.io"), {"t1"}, id="q: customer email"),
+        pytest.param(recent(q="resp-42"), {"t2"}, id="q: response id"),
+        pytest.param(recent(q="100%"), {"t2"}, id="q: % is not a wildcard"),
+        pytest.param(recent(q="_"), set(), id="q: _ is not a wildcard"),
+        pytest.param(
+            recent(segment="b2b", status=[S.NEW, S.OPEN], priority=[P.CRITICAL], q="hooli"), {"t7"},
+            id="combined",
+        ),
+        pytest.param(recent(segment="", owner=" ", q="", status=[]), {"t1", "t2", "t3", "t5", "t7"},
+                     id="blank filters do not restrict"),
+    ],
+)
+def test_filters_select_exactly_the_expected_tickets(
+    desk: TicketStore, filters: TicketFilters, expected: set[str]
+) -> None:
+    assert ids(desk, filters) == expected
+
+
+def test_q_finds_a_ticket_by_its_reference(desk: TicketStore) -> None:
+    reference = desk.get("t3").reference
+    assert ids(desk, recent(q=reference.lower())) == {"t3"}
+
+
+def test_counts_cover_every_status_and_match_the_list(desk: TicketStore) -> None:
+    assert desk.counts(recent()) == {
+        "new": 2, "open": 1, "answered": 0, "escalated": 1, "postponed": 0,
+        "resolved": 0, "closed": 0, "spam": 1, "deleted": 0, "total": 5,
+    }
+    for filters in (recent(), recent(segment="b2b"), recent(q="acme"), TicketFilters(), recent(owner="zoe")):
+        listed = desk.list(filters, limit=100).items
+        counts = desk.counts(filters)
+        assert counts["total"] == len(listed)
+        assert {status: n for status, n in counts.items() if n and status != "total"} == dict(
+            Counter(state.status.value for state in listed)
+        )
+
+
+def test_filters_validate_their_input() -> None:
+    with pytest.raises(ValidationError):
+        TicketFilters(reported_from=NOW, reported_to=NOW - timedelta(days=1))
+    with pytest.raises(ValidationError):
+        TicketFilters(status=["nonsense"])
+    with pytest.raises(ValidationError):
+        TicketFilters(segmnet="typo")
+
+    naive = TicketFilters(reported_from=datetime(2025, 1, 1))
+    assert naive.reported_from == datetime(2025, 1, 1, tzinfo=UTC)
+    assert TicketFilters().with_defaults(NOW).reported_from == NOW - timedelta(days=30)
+    assert TicketFilters().with_defaults(NOW).reported_to is None
+    bounded = TicketFilters(reported_to=NOW)
+    assert bounded.with_defaults(NOW) == bounded
+
+
+# --- keyset pagination and streaming ---------------------------------------------------
+
+PRIORITY_RANK = {P.LOW: 1, P.MEDIUM: 2, P.HIGH: 3, P.CRITICAL: 4}
+EXPECTED_ORDER = {
+    "reported_at": lambda s: (s.reported_at, s.id),
+    "priority": lambda s: (PRIORITY_RANK[s.priority], s.reported_at, s.id),
+}
+
+
+@pytest.fixture
+def many(ticket_store: TicketStore) -> list[TicketState]:
+    """53 tickets, three reported at each moment and priorities repeating, so
+    that every sort has ties to break by id."""
+    priorities = [P.LOW, P.CRITICAL, P.MEDIUM, P.HIGH, P.CRITICAL]
+    states = [
+        ticket(str(uuid.uuid4()), (n // 3) / 24, priority=priorities[n % len(priorities)],
+               status=S.OPEN if n % 2 else S.NEW)
+        for n in range(53)
+    ]
+    assert ticket_store.bulk_insert_states(iter(states)) == 53
+    return states
+
+
+def page_through(store: TicketStore, filters: TicketFilters, sort: str, limit: int) -> list[list[str]]:
+    """The ids on each page, following next_cursor to the end."""
+    pages: list[list[str]] = []
+    cursor = None
+    while len(pages) < 100:
+        page = store.list(filters, sort=sort, cursor=cursor, limit=limit)
+        pages.append([state.id for state in page.items])
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+    raise AssertionError("pagination did not end")
+
+
+def flat(pages: list[list[str]]) -> list[str]:
+    return [ticket_id for page in pages for ticket_id in page]
+
+
+@pytest.mark.parametrize("sort", ["reported_at", "-reported_at", "priority", "-priority"])
+def test_pages_return_every_ticket_once_in_order(
+    ticket_store: TicketStore, many: list[TicketState], sort: str
+) -> None:
+    expected = [
+        s.id for s in sorted(many, key=EXPECTED_ORDER[sort.removeprefix("-")], reverse=sort.startswith("-"))
+    ]
+
+    pages = page_through(ticket_store, recent(), sort, limit=7)
+
+    assert [len(page) for page in pages] == [7] * 7 + [4]
+    assert flat(pages) == expected
+
+    # With a filter too, the cursor walks only the matching rows.
+    open_ids = {state.id for state in many if state.status is S.OPEN}
+    pages = page_through(ticket_store, recent(status=[S.OPEN]), sort, limit=4)
+    assert [len(page) for page in pages] == [4] * 6 + [2]
+    assert flat(pages) == [ticket_id for ticket_id in expected if ticket_id in open_ids]
+
+
+@pytest.mark.parametrize("sort", ["reported_at", "-reported_at", "priority", "-priority"])
+def test_iter_rows_yields_what_paging_yields(
+    ticket_store: TicketStore, many: list[TicketState], sort: str
+) -> None:
+    paged = flat(page_through(ticket_store, recent(), sort, limit=10))
+    streamed = list(ticket_store.iter_rows(recent(), sort))
+    assert len(streamed) == 53
+    assert [state.id for state in streamed] == paged
+    assert all(isinstance(state, TicketState) for state in streamed)
+
+
+def test_iter_rows_gives_its_connection_back_when_closed_early(
+    ticket_store: TicketStore, many: list[TicketState]
+) -> None:
+    with closing(ticket_store.iter_rows(recent())) as rows:
+        first = list(islice(rows, 5))
+        assert ticket_store.engine.pool.checkedout() == 1
+    assert len(first) == 5
+    assert ticket_store.engine.pool.checkedout() == 0
+
+
+def test_the_last_page_has_no_cursor(ticket_store: TicketStore, many: list[TicketState]) -> None:
+    page = ticket_store.list(recent(), limit=53)
+    assert len(page.items) == 53 and page.next_cursor is None
+    page = ticket_store.list(recent(), limit=52)
+    assert len(page.items) == 52 and page.next_cursor is not None
+    last = ticket_store.list(recent(), cursor=page.next_cursor, limit=52)
+    assert len(last.items) == 1 and last.next_cursor is None
+
+
+def test_a_cursor_that_this_store_did_not_make_is_refused(
+    ticket_store: TicketStore, many: list[TicketState]
+) -> None:
+    priority_cursor = ticket_store.list(recent(), sort="-priority", limit=5).next_cursor
+    assert priority_cursor is not None
+
+    def forged(payload: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    bad_cursors = [
+        "not a cursor!",
+        "e30",  # {} in base64
+        forged(["-reported_at", "2025-01-01T00:00:00+00:00", "x"]),
+        forged({"sort": "-reported_at", "after": ["2025-01-01T00:00:00+00:00"]}),
+        forged({"sort": "-reported_at", "after": ["yesterday", "x"]}),
+        forged({"sort": "-reported_at", "after": ["2025-01-01T00:00:00", "x"]}),  # naive
+        forged({"sort": "-reported_at", "after": ["2025-01-01T00:00:00+00:00", 7]}),
+        forged({"sort": "-priority", "after": [True, "2025-01-01T00:00:00+00:00", "x"]}),
+        priority_cursor,  # made for another sort
+    ]
+    for cursor in bad_cursors:
+        with pytest.raises(InvalidCursor):
+            ticket_store.list(recent(), sort="-reported_at", cursor=cursor)
+    assert issubclass(InvalidCursor, ValueError)
+
+    with pytest.raises(ValueError, match="unknown sort"):
+        ticket_store.list(recent(), sort="customer_email")
+    with pytest.raises(ValueError, match="limit"):
+        ticket_store.list(recent(), limit=0)
+
+
+def test_bulk_insert_states_loads_many_tickets(ticket_store: TicketStore) -> None:
+    states = [ticket(f"bulk-{n:05d}", n / 1000) for n in range(2_500)]
+
+    assert ticket_store.bulk_insert_states(states) == 2_500
+
+    with ticket_store.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Base.metadata.tables["tickets"])) == 2_500
+    assert ticket_store.get("bulk-01234") == states[1234]
+    assert ticket_store.counts(recent())["new"] == 2_500
