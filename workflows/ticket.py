@@ -96,8 +96,11 @@ class TicketWorkflow:
         self._changed = False
         self._refused_at_creation: Refused | None = None
         self._indexed: dict[str, str | None] = {}
+        self._projected_version = 0
         if input.state is not None:
             self._state = input.state
+            if not input.unprojected:
+                self._projected_version = input.state.version
             return
         if input.new is None:
             raise ApplicationError("TicketWorkflow needs a new ticket or a carried state", non_retryable=True)
@@ -135,6 +138,7 @@ class TicketWorkflow:
                     TicketWorkflowInput(
                         state=self._state,
                         log=self._log,
+                        unprojected=self._unprojected,
                         policy=self._policy,
                         max_changes_per_run=input.max_changes_per_run,
                     )
@@ -258,6 +262,13 @@ class TicketWorkflow:
     @customer_reply.validator
     def _validate_customer_reply(self, cmd: CustomerReply) -> None:
         self._validate("customer_reply", cmd)
+
+    @workflow.update(name="sync")
+    async def sync(self) -> TicketState:
+        """Answers once the read model holds the latest state, so whoever
+        started the ticket can read its own write (used with update-with-start)."""
+        await workflow.wait_condition(lambda: self._projected_version >= self._state.version)
+        return self._state
 
     @workflow.update(name="replace_policy")
     async def replace_policy(self, cmd: ReplacePolicy) -> TicketState:
@@ -410,6 +421,7 @@ class TicketWorkflow:
                 start_to_close_timeout=timedelta(seconds=10),
                 schedule_to_close_timeout=PROJECTION_LOCAL_TIMEOUT,
             )
+            self._projected_version = max(self._projected_version, projection.state.version)
         except ActivityError:
             workflow.logger.warning("projection of ticket %s failed; retrying durably", self._state.id)
             self._unprojected = events + self._unprojected
@@ -422,12 +434,14 @@ class TicketWorkflow:
         while self._projection_behind:
             events, self._unprojected = self._unprojected, []
             self._projection_behind = False
+            projection = TicketProjection(state=self._state, events=events)
             await workflow.execute_activity(
                 PROJECT_TICKET_ACTIVITY,
-                TicketProjection(state=self._state, events=events),
+                projection,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
             )
+            self._projected_version = max(self._projected_version, projection.state.version)
 
     def _should_continue_as_new(self) -> bool:
         return (
