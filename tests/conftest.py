@@ -30,6 +30,7 @@ from domain.ticket import Source, TicketPolicy, TicketState, workflow_id_for
 from worker import build_worker
 from workflows.ticket import SEARCH_ATTRIBUTES, TicketWorkflow, TicketWorkflowInput
 
+pytest_plugins = ["tests.db_fixtures", "tests.api_fixtures"]
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 TEMPORAL_CLI = SCRIPTS / "temporal"
 TEST_SERVER = SCRIPTS / "temporal-test-server"

@@ -1,6 +1,7 @@
-"""`make run`'s launcher end to end: dev server with its SQLite file under the
-data dir, UI, worker; a ticket shows in the UI's API with its search
-attributes; Ctrl-C (SIGINT) stops everything."""
+"""`make run`'s launcher end to end: the read model migrated, the dev server
+with its SQLite file under the data dir, UI, worker and API; a ticket created
+through the API shows in the UI's API with its search attributes; Ctrl-C
+(SIGINT) stops everything."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-import uuid
 from pathlib import Path
 
-from domain.commands import NewTicket, TicketChange
-from domain.ticket import Source, TicketPolicy, workflow_id_for
+import httpx
+from sqlalchemy.orm import Session
+
+from domain.ticket import workflow_id_for
+from store.db import make_engine
+from store.models import Segment, Workspace
 from workflows.client import connect
-from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,12 +47,14 @@ async def wait_until(check, timeout: float = 60) -> None:
 
 
 async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, api_port = free_port(), free_port(), free_port()
     env = dict(
         os.environ,
         CXLOOP_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
         CXLOOP_TEMPORAL_UI_PORT=str(ui_port),
+        CXLOOP_API_PORT=str(api_port),
         CXLOOP_DATA_DIR=str(tmp_path / "data"),
+        CXLOOP_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'cxloop.db'}",
         CXLOOP_TASK_QUEUE="make-run-test",
     )
     launcher = subprocess.Popen(
@@ -60,22 +65,27 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
             with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=2) as response:
                 return response.status == 200
 
+        async def api_healthy() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=2) as response:
+                return response.status == 200
+
         await wait_until(ui_answers)
+        await wait_until(api_healthy)
         assert (tmp_path / "data" / "temporal.db").exists()
-        client = await connect(f"127.0.0.1:{port}")
-        ticket_id = str(uuid.uuid4())
-        handle = await client.start_workflow(
-            TicketWorkflow.run,
-            TicketWorkflowInput(
-                new=NewTicket(id=ticket_id, source=Source.MANUAL, customer_email="a@example.com", segment="retail"),
-                policy=TicketPolicy(segment_managers={"retail": ["ann"]}),
-            ),
-            id=workflow_id_for(ticket_id),
-            task_queue="make-run-test",
-        )
-        # The worker that run.py started answers the update.
-        state = await handle.execute_update(TicketWorkflow.change, TicketChange(status="open", comment="seen"))
-        assert state.status == "open"
+        # A ticket through the API (its workspace configured in the read model).
+        with Session(make_engine(env["CXLOOP_DATABASE_URL"])) as session, session.begin():
+            session.add(Workspace(id="default", name="Default"))
+            session.flush()
+            session.add(Segment(workspace_id="default", name="retail"))
+        api = f"http://127.0.0.1:{api_port}"
+        async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            created = await http.post("/api/tickets", json={
+                "customer_email": "a@example.com", "segment": "retail", "comment": "walk-in"})
+            assert created.status_code == 201, created.text
+            changed = await http.patch(f"/api/tickets/{created.json()['id']}", json={"status": "open", "comment": "seen"})
+            assert changed.status_code == 200 and changed.json()["status"] == "open"
+        handle = (await connect(f"127.0.0.1:{port}")).get_workflow_handle(workflow_id_for(created.json()["id"]))
 
         found: list[dict] = []
 
@@ -88,7 +98,7 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
 
         await wait_until(ui_lists_ticket, timeout=20)
         indexed = found[0]["searchAttributes"]["indexedFields"]
-        assert {"TicketStatus", "TicketPriority", "TicketSegment", "TicketOwner"} <= set(indexed)
+        assert {"TicketStatus", "TicketPriority", "TicketSegment", "TicketWorkspace"} <= set(indexed)
     finally:
         launcher.send_signal(signal.SIGINT)
         output, _ = launcher.communicate(timeout=30)

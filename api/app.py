@@ -1,0 +1,69 @@
+"""The FastAPI application: `uvicorn api.app:app` (or `create_app(settings)`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import health
+from api.deps import Services
+from api.limits import BodySizeLimit
+from api.tickets import router as tickets
+from settings import Settings, get_settings
+from store.db import make_engine
+from store.tickets import TicketStore
+
+DESCRIPTION = """
+Closed-loop customer-experience tickets. Every ticket is a Temporal workflow;
+changes go to it as updates and are answered once the read model holds them,
+so a client reads its own writes. Errors are `{"detail": ...}`: 404 unknown,
+409 not allowed from the current status, 413 body too large, 422 invalid input.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # lazy: the API starts (and /healthz says 503) while Temporal is down.
+        temporal = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            lazy=True,
+        )
+        engine = make_engine(settings.database_url)
+        app.state.services = Services(
+            settings=settings, temporal=temporal, engine=engine, tickets=TicketStore(engine)
+        )
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="cxloop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(tickets.router)
+
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return JSONResponse({"detail": "Temporal is unavailable; retry later"}, status_code=503)
+        raise error
+
+    return app
+
+
+def __getattr__(name: str):
+    # `uvicorn api.app:app` builds the app from the environment on first use.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

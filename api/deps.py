@@ -1,0 +1,39 @@
+"""FastAPI dependencies: the services a request needs, from the app's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from settings import Settings
+from store.tickets import TicketStore
+
+
+@dataclass
+class Services:
+    """What the API process holds for its lifetime (built in api.app's lifespan)."""
+
+    settings: Settings
+    temporal: Client
+    engine: Engine
+    tickets: TicketStore
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_actor(x_cxloop_actor: Annotated[str | None, Header()] = None) -> str:
+    # Until users and sign-in exist (issue 7) the caller names itself; the
+    # log records "api" when it does not.
+    return (x_cxloop_actor or "").strip() or "api"
+
+
+ActorDep = Annotated[str, Depends(get_actor)]

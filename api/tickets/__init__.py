@@ -1,0 +1,1 @@
+"""Tickets over HTTP: create, list, count, export, read, change, comment."""

@@ -1,0 +1,131 @@
+"""The ticket endpoints of DESIGN.md's HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from starlette.background import BackgroundTask
+
+from api.deps import ActorDep, ServicesDep
+from api.tickets import service
+from api.tickets.export import export_filename, write_export
+from api.tickets.schemas import (
+    CommentCreate,
+    EventOut,
+    StatusCounts,
+    TicketCreate,
+    TicketList,
+    TicketOut,
+    TicketPatch,
+)
+from domain.commands import Command, TicketChange
+from domain.ticket import Priority, TicketState, TicketStatus
+from store.tickets import InvalidCursor, TicketFilters, TicketSort
+
+router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def ticket_filters(
+    workspace: Annotated[str, Query(description="workspace id")] = "default",
+    reported_from: Annotated[datetime | None, Query(alias="from", description="reported at or after")] = None,
+    reported_to: Annotated[datetime | None, Query(alias="to", description="reported before")] = None,
+    segment: Annotated[str | None, Query(description="current segment")] = None,
+    owner: str | None = None,
+    status: Annotated[list[TicketStatus] | None, Query(description="any of these (repeat the parameter)")] = None,
+    priority: Annotated[list[Priority] | None, Query(description="any of these (repeat the parameter)")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in email, name, comment, reference")] = None,
+) -> TicketFilters:
+    """The list filters; without from/to, the last 30 days."""
+    try:
+        filters = TicketFilters(
+            workspace_id=workspace, reported_from=reported_from, reported_to=reported_to, segment=segment,
+            owner=owner, status=status, priority=priority, q=q,
+        )
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False, include_context=False)) from None
+    return filters.with_defaults(datetime.now(UTC))
+
+
+FiltersDep = Annotated[TicketFilters, Depends(ticket_filters)]
+SortParam = Annotated[TicketSort, Query(description="reported_at, -reported_at, priority or -priority")]
+
+
+async def existing_ticket(ticket_id: str, services: ServicesDep) -> TicketState:
+    ticket = await asyncio.to_thread(services.tickets.get, ticket_id)
+    if ticket is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")
+    return ticket
+
+
+TicketDep = Annotated[TicketState, Depends(existing_ticket)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Open a ticket by hand")
+async def create_ticket(body: TicketCreate, services: ServicesDep, actor: ActorDep) -> TicketOut:
+    return TicketOut.of(await service.create_ticket(services, body, actor))
+
+
+@router.get("", summary="List tickets")
+async def list_tickets(
+    services: ServicesDep,
+    filters: FiltersDep,
+    sort: SortParam = "-reported_at",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> TicketList:
+    try:
+        page = await asyncio.to_thread(services.tickets.list, filters, sort, cursor, limit)
+    except InvalidCursor as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid cursor: {error}") from None
+    return TicketList(items=[TicketOut.of(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/counts", summary="Count tickets by status")
+async def count_tickets(services: ServicesDep, filters: FiltersDep) -> StatusCounts:
+    return StatusCounts.model_validate(await asyncio.to_thread(services.tickets.counts, filters))
+
+
+@router.get(
+    "/export.xlsx",
+    summary="Download the listed tickets as an Excel sheet",
+    response_class=FileResponse,
+    responses={200: {"content": {XLSX: {}}, "description": "the tickets, one row each"}},
+)
+async def export_tickets(services: ServicesDep, filters: FiltersDep, sort: SortParam = "-reported_at") -> FileResponse:
+    path = await asyncio.to_thread(write_export, services.tickets, filters, sort)
+    return FileResponse(
+        path, media_type=XLSX, filename=export_filename(datetime.now(UTC)), background=BackgroundTask(os.unlink, path)
+    )
+
+
+@router.get("/{ticket_id}", summary="One ticket")
+async def get_ticket(ticket: TicketDep) -> TicketOut:
+    return TicketOut.of(ticket)
+
+
+@router.patch("/{ticket_id}", summary="Change status, priority, segment or owner, with a comment")
+async def change_ticket(ticket: TicketDep, body: TicketPatch, services: ServicesDep, actor: ActorDep) -> TicketOut:
+    fields = body.model_dump(exclude_unset=True)
+    unassign = "owner" in fields and fields["owner"] is None
+    change = TicketChange(**{k: v for k, v in fields.items() if v is not None}, unassign=unassign, actor=actor)
+    return TicketOut.of(await service.send_command(services, ticket, "change", change))
+
+
+@router.post("/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, summary="Comment without a change")
+async def comment_ticket(ticket: TicketDep, body: CommentCreate, services: ServicesDep, actor: ActorDep) -> TicketOut:
+    return TicketOut.of(await service.send_command(services, ticket, "comment", Command(comment=body.comment, actor=actor)))
+
+
+@router.get("/{ticket_id}/events", summary="The ticket's log, oldest first")
+async def ticket_events(ticket: TicketDep, services: ServicesDep) -> list[EventOut]:
+    events = await asyncio.to_thread(services.tickets.events, ticket.id)
+    return [EventOut.model_validate(e.model_dump()) for e in events]

@@ -1,0 +1,127 @@
+"""Request and response bodies of the ticket endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketState, TicketStatus
+
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+
+class TicketCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_email": "pat@example.com",
+                    "customer_name": "Pat Doe",
+                    "segment": "retail",
+                    "priority": "high",
+                    "comment": "Called about a late delivery",
+                }
+            ]
+        },
+    )
+
+    workspace_id: str = "default"
+    customer_email: EmailStr
+    customer_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    priority: Priority = Priority.MEDIUM
+    status: TicketStatus = TicketStatus.NEW
+    owner: str | None = Field(default=None, description="a manager of the segment; default: its only manager")
+    customer_comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    reported_at: datetime | None = Field(default=None, description="default: now")
+    comment: Comment = Field(description="why the ticket is opened; the first line of its log")
+
+
+class TicketPatch(BaseModel):
+    """Any of status, priority, segment and owner, with the comment that
+    explains the change. `owner: null` unassigns. Other fields of the ticket
+    cannot be changed and are refused by name."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"status": "resolved", "comment": "Refund issued"}]},
+    )
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    segment: str | None = None
+    owner: str | None = None
+    snooze_until: datetime | None = Field(default=None, description="with status postponed: when it wakes up")
+    comment: Comment
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comment": "Left a voicemail"}]})
+
+    comment: Comment
+
+
+class TicketOut(BaseModel):
+    """A ticket as clients see it."""
+
+    id: str
+    reference: str
+    source: Source
+    workspace_id: str
+    survey_id: str | None
+    response_id: str | None
+    customer_email: str
+    customer_name: str | None
+    origin_segment: str
+    reported_at: datetime
+    customer_comment: str | None
+    score: int | None
+    created_at: datetime
+    segment: str
+    owner: str | None
+    priority: Priority
+    status: TicketStatus
+    version: int
+    updated_at: datetime
+    escalated_by: EscalatedBy | None
+    snooze_until: datetime | None
+    resolved_at: datetime | None
+    escalation_due_at: datetime | None = Field(description="when an escalation rule will escalate it")
+    wake_at: datetime | None = Field(description="when a postponed ticket wakes up")
+    auto_close_at: datetime | None = Field(description="when a resolved ticket closes by itself")
+
+    @classmethod
+    def of(cls, state: TicketState) -> TicketOut:
+        return cls.model_validate(state.model_dump())
+
+
+class TicketList(BaseModel):
+    items: list[TicketOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
+class EventOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    kind: EventKind
+    field: str | None
+    old: str | None
+    new: str | None
+    comment: str
+
+
+class StatusCounts(BaseModel):
+    new: int
+    open: int
+    answered: int
+    escalated: int
+    postponed: int
+    resolved: int
+    closed: int
+    spam: int
+    deleted: int
+    total: int

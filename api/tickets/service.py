@@ -1,0 +1,99 @@
+"""The ticket endpoints' dealings with Temporal: starting a ticket workflow and
+sending it commands, with the workflow's refusals turned into HTTP answers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import HTTPException, status
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Services
+from api.tickets.schemas import TicketCreate
+from domain.commands import NewTicket, Refused, decide_create
+from domain.ticket import Source, TicketState, TicketStatus, workflow_id_for
+from store.configuration import load_policy
+from workflows.ticket import TicketWorkflow, TicketWorkflowInput
+
+# How long a client waits for a ticket's answer before it is told to retry.
+UPDATE_TIMEOUT_SECONDS = 30
+
+HTTP_STATUS_OF_REFUSAL = {
+    Refused.TRANSITION_NOT_ALLOWED: status.HTTP_409_CONFLICT,
+    Refused.INVALID_COMMAND: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+async def create_ticket(services: Services, body: TicketCreate, actor: str) -> TicketState:
+    """Start a manual ticket's workflow and answer once the read model holds it."""
+    policy = await asyncio.to_thread(load_policy, services.engine, body.workspace_id)
+    if body.segment not in policy.segment_managers:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown segment '{body.segment}' in workspace '{body.workspace_id}'",
+        )
+    new = NewTicket(
+        id=str(uuid.uuid4()),
+        source=Source.MANUAL,
+        workspace_id=body.workspace_id,
+        customer_email=str(body.customer_email),
+        customer_name=body.customer_name,
+        segment=body.segment,
+        reported_at=body.reported_at,
+        customer_comment=body.customer_comment,
+        priority=body.priority,
+        status=body.status,
+        owner=body.owner,
+        comment=body.comment,
+        actor=actor,
+    )
+    try:
+        # The workflow decides the same way; refusing here keeps a bad request
+        # from starting a workflow that would only fail.
+        decide_create(new, policy, datetime.now(UTC))
+    except Refused as refused:
+        raise HTTPException(HTTP_STATUS_OF_REFUSAL[refused.code], refused.reason) from None
+    start = WithStartWorkflowOperation(
+        TicketWorkflow.run,
+        TicketWorkflowInput(new=new, policy=policy),
+        id=workflow_id_for(new.id),
+        task_queue=services.settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return await _answer(
+        services.temporal.execute_update_with_start_workflow(TicketWorkflow.sync, start_workflow_operation=start)
+    )
+
+
+async def send_command(services: Services, ticket: TicketState, update: str, command: Any) -> TicketState:
+    """Send one of the ticket's updates; answered after the read model holds it."""
+    handle = services.temporal.get_workflow_handle(workflow_id_for(ticket.id))
+    try:
+        return await _answer(handle.execute_update(update, command, result_type=TicketState))
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            if ticket.status is TicketStatus.CLOSED:
+                raise HTTPException(status.HTTP_409_CONFLICT, "the ticket is closed; nothing can change") from None
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found") from None
+        raise
+
+
+async def _answer(pending) -> TicketState:
+    try:
+        return await asyncio.wait_for(pending, timeout=UPDATE_TIMEOUT_SECONDS)
+    except WorkflowUpdateFailedError as failed:
+        cause = failed.cause
+        if isinstance(cause, ApplicationError) and cause.type in HTTP_STATUS_OF_REFUSAL:
+            raise HTTPException(HTTP_STATUS_OF_REFUSAL[cause.type], cause.message) from None
+        # The payload did not even decode into the command (a wrong type).
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(cause or failed)) from None
+    except TimeoutError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the ticket did not answer in time; retry the request"
+        ) from None

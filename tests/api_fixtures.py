@@ -1,0 +1,104 @@
+"""API fixtures: the FastAPI app over real HTTP (httpx on the ASGI app), a
+worker projecting into the same read model, and the shared dev server.
+
+`api` runs each test that takes it once on SQLite and once on PostgreSQL; the
+database, the worker and the app are shared by the tests of one database, and
+each test gets a workspace of its own (`workspace`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from settings import Settings
+from store.db import make_engine, migrate
+from store.models import Segment, SegmentManager, User, UserRole, Workspace
+from store.tickets import TicketStore
+from tests.db_fixtures import _postgres_database
+from worker import build_worker
+
+
+@dataclass
+class ApiEnv:
+    http: httpx.AsyncClient
+    engine: Engine
+    temporal: Client
+    database: str
+    task_queue: str
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def api_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'read-model.db'}"
+        migrate(url)
+        yield url
+        return
+    for url in _postgres_database():
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def api(api_database_url: str, dev_server: WorkflowEnvironment) -> AsyncIterator[ApiEnv]:
+    task_queue = f"cxloop-api-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(api_database_url)
+    worker = build_worker(
+        dev_server.client,
+        task_queue,
+        engine=engine,
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        workflow_failure_exception_types=[Exception],
+    )
+    settings = Settings(
+        database_url=api_database_url,
+        temporal_address=dev_server.client.service_client.config.target_host,
+        temporal_namespace=dev_server.client.namespace,
+        task_queue=task_queue,
+    )
+    app = create_app(settings)
+    async with worker, app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as http:
+            yield ApiEnv(
+                http=http, engine=engine, temporal=dev_server.client,
+                database=api_database_url.split(":", 1)[0], task_queue=task_queue,
+            )
+    engine.dispose()
+
+
+@pytest.fixture
+def workspace(api: ApiEnv) -> str:
+    """A fresh workspace: segment retail managed by ann, b2b by bob and cy,
+    support by dee (usernames suffixed so that workspaces do not collide)."""
+    workspace_id = f"ws-{uuid.uuid4().hex[:8]}"
+    with Session(api.engine) as session, session.begin():
+        session.add(Workspace(id=workspace_id, name=f"Workspace {workspace_id}"))
+        users = {}
+        for name in ("ann", "bob", "cy", "dee", "boss"):
+            users[name] = User(username=name_in(workspace_id, name), email=f"{name}@example.com", role=UserRole.MANAGER)
+            session.add(users[name])
+        session.flush()  # no relationship() ties these rows: insert parents first
+        for segment, managers in {"retail": ["ann"], "b2b": ["bob", "cy"], "support": ["dee"]}.items():
+            row = Segment(workspace_id=workspace_id, name=segment)
+            session.add(row)
+            session.flush()
+            for manager in managers:
+                session.add(SegmentManager(segment_id=row.id, user_id=users[manager].id))
+    return workspace_id
+
+
+def name_in(workspace_id: str, name: str) -> str:
+    """Usernames are global: each test workspace has its own ann, bob..."""
+    return f"{name}@{workspace_id}"
