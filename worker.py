@@ -14,9 +14,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.projection import ProjectionActivities, ProjectionStore
+from sqlalchemy import Engine
+
+from activities.projection import ProjectionActivities
+from activities.rollout import RolloutActivities
 from settings import get_settings
+from store.db import make_engine
+from store.tickets import TicketStore
 from workflows.client import connect
+from workflows.rollout import PolicyRolloutWorkflow
 from workflows.ticket import TicketWorkflow
 
 log = logging.getLogger("cxloop.worker")
@@ -26,16 +32,22 @@ def build_worker(
     client: Client,
     task_queue: str,
     *,
-    store: ProjectionStore | None = None,
+    engine: Engine | None = None,
     activity_executor: ThreadPoolExecutor | None = None,
     **worker_options,
 ) -> Worker:
-    projection = ProjectionActivities(store)
+    """The worker for ticket workflows. With a read model `engine` the
+    projection writes to it and configuration roll-outs run; without one
+    (workflow-only tests) the projection only logs."""
+    projection = ProjectionActivities(TicketStore(engine) if engine is not None else None)
+    activities = [projection.project_ticket]
+    if engine is not None:
+        activities.append(RolloutActivities(client, engine).roll_out_policy)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TicketWorkflow],
-        activities=[projection.project_ticket],
+        workflows=[TicketWorkflow, PolicyRolloutWorkflow],
+        activities=activities,
         activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),
         # domain/ is pure and deterministic; passing it through keeps one copy
         # of its classes (and of zoneinfo's tzinfo types) inside the sandbox.
@@ -50,7 +62,8 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     client = await connect(settings.temporal_address, settings.temporal_namespace)
-    worker = build_worker(client, settings.task_queue)
+    engine = make_engine(settings.database_url)
+    worker = build_worker(client, settings.task_queue, engine=engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -59,6 +72,7 @@ async def main() -> None:
     async with worker:
         await stop.wait()
         log.info("worker shutting down")
+    engine.dispose()
 
 
 if __name__ == "__main__":
