@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -14,6 +16,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import health
 from api.deps import Services
 from api.limits import BodySizeLimit
+from api.configuration import router as configuration
+from api.intake import router as intake
+from api.intake.adapters import IntakeRefused
 from api.tickets import router as tickets
 from settings import Settings, get_settings
 from store.db import make_engine
@@ -41,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         engine = make_engine(settings.database_url)
         app.state.services = Services(
-            settings=settings, temporal=temporal, engine=engine, tickets=TicketStore(engine)
+            settings=settings, temporal=temporal, engine=engine, tickets=TicketStore(engine),
+            rate_limiter=MovingWindowRateLimiter(MemoryStorage()),
         )
         try:
             yield
@@ -52,6 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(tickets.router)
+    app.include_router(intake.router)
+    app.include_router(configuration.router)
+
+    @app.exception_handler(IntakeRefused)
+    async def intake_refused(request: Request, refused: IntakeRefused) -> JSONResponse:
+        return JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:

@@ -18,17 +18,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.assignment import DEFAULT_ASSIGNMENT_MODE, AssignmentMode
+from domain.alerts import detractor_rule
 from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule
 from domain.ticket import TicketPolicy, TicketStatus
 from store.db import write_transaction
 from store.models import (
+    AlertRuleRow,
     EscalationRuleRow,
     Segment,
     SegmentManager,
@@ -40,6 +43,8 @@ from store.models import (
     UserRole,
     Workspace,
 )
+
+T = TypeVar("T")
 
 # --- what the ticket workflows read -----------------------------------------------
 
@@ -138,7 +143,10 @@ def _writing(engine: Engine, *, removing: bool = False) -> Iterator[Session]:
     checks before each write give clear messages; the database's refusals are
     translated for the request that loses a race to a concurrent one."""
     try:
-        with write_transaction(engine) as connection, Session(bind=connection, expire_on_commit=False) as session:
+        with (
+            write_transaction(engine) as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
             yield session
             session.flush()
     except IntegrityError as error:
@@ -151,11 +159,21 @@ def _writing(engine: Engine, *, removing: bool = False) -> Iterator[Session]:
         raise InvalidConfiguration(f"the database refused a value: {error.orig}") from None
 
 
-def _workspace(session: Session, workspace_id: str, *, missing: type[ConfigurationError] = NotFound) -> Workspace:
-    workspace = session.get(Workspace, workspace_id)
-    if workspace is None:
-        raise missing(f"workspace '{workspace_id}' not found")
-    return workspace
+def _get(
+    session: Session, model: type[T], row_id: str, what: str, missing: type[ConfigurationError] = NotFound
+) -> T:
+    # An id with a NUL can name nothing, and PostgreSQL refuses to even look
+    # it up: answer "not found" rather than let the database fail.
+    row = None if "\x00" in row_id else session.get(model, row_id)
+    if row is None:
+        raise missing(f"{what} '{row_id}' not found")
+    return row
+
+
+def _workspace(
+    session: Session, workspace_id: str, *, missing: type[ConfigurationError] = NotFound
+) -> Workspace:
+    return _get(session, Workspace, workspace_id, "workspace", missing)
 
 
 # --- workspaces --------------------------------------------------------------------
@@ -196,7 +214,9 @@ def delete_workspace(engine: Engine, workspace_id: str) -> None:
         in_use = {
             "segments": _count(session, Segment, Segment.workspace_id == workspace_id),
             "surveys": _count(session, Survey, Survey.workspace_id == workspace_id),
-            "escalation rules": _count(session, EscalationRuleRow, EscalationRuleRow.workspace_id == workspace_id),
+            "escalation rules": _count(
+                session, EscalationRuleRow, EscalationRuleRow.workspace_id == workspace_id
+            ),
         }
         if any(in_use.values()):
             held = ", ".join(f"{count} {what}" for what, count in in_use.items() if count)
@@ -224,10 +244,7 @@ def get_user(engine: Engine, user_id: str) -> User:
 
 
 def _user(session: Session, user_id: str) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"user '{user_id}' not found")
-    return user
+    return _get(session, User, user_id, "user")
 
 
 def create_user(
@@ -244,7 +261,12 @@ def create_user(
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict(f"username '{username}' is taken")
         user = User(
-            username=username, email=email, role=role, display_name=display_name, locale=locale, time_zone=time_zone
+            username=username,
+            email=email,
+            role=role,
+            display_name=display_name,
+            locale=locale,
+            time_zone=time_zone,
         )
         session.add(user)
         return user
@@ -269,7 +291,9 @@ def delete_user(engine: Engine, user_id: str) -> list[str]:
     user that escalation rules escalate to stays until the rules change."""
     with _writing(engine, removing=True) as session:
         user = _user(session, user_id)
-        rules = session.scalars(select(EscalationRuleRow.id).where(EscalationRuleRow.assignee == user.username)).all()
+        rules = session.scalars(
+            select(EscalationRuleRow.id).where(EscalationRuleRow.assignee == user.username)
+        ).all()
         if rules:
             raise Conflict(
                 f"user '{user.username}' is the assignee of escalation rule(s) {', '.join(rules)}; "
@@ -306,6 +330,7 @@ class SegmentConfig:
     name: str
     calendar: BusinessCalendar | None
     managers: list[ManagerEntry]
+    assignment_mode: AssignmentMode
 
 
 def list_segments(engine: Engine, workspace_id: str | None = None) -> list[SegmentConfig]:
@@ -330,11 +355,14 @@ def create_segment(
     name: str,
     managers: Sequence[ManagerEntry] = (),
     calendar: BusinessCalendar | None = None,
+    assignment_mode: AssignmentMode = DEFAULT_ASSIGNMENT_MODE,
 ) -> SegmentConfig:
     with _writing(engine) as session:
         _workspace(session, workspace_id, missing=InvalidConfiguration)
         _check_segment_name_free(session, workspace_id, name)
-        segment = Segment(workspace_id=workspace_id, name=name)
+        segment = Segment(
+            workspace_id=workspace_id, name=name, assignment_mode=AssignmentMode(assignment_mode)
+        )
         _set_calendar(segment, calendar)
         session.add(segment)
         session.flush()  # no relationship() ties the rows: the segment goes in first
@@ -342,14 +370,18 @@ def create_segment(
         return _read_back(session, segment)
 
 
-def update_segment(engine: Engine, segment_id: str, changes: Mapping[str, Any]) -> SegmentConfig:
-    """Any of name, calendar (None: around the clock) and managers (the whole list).
+SEGMENT_FIELDS = frozenset({"name", "calendar", "managers", "assignment_mode"})
 
-    Tickets and escalation rules name their segment. A rename carries the
-    workspace's rules along; it is refused while tickets that are not closed
-    are in the segment, since they would be left in a segment that no longer
-    exists."""
-    unknown = set(changes) - {"name", "calendar", "managers"}
+
+def update_segment(engine: Engine, segment_id: str, changes: Mapping[str, Any]) -> SegmentConfig:
+    """Any of name, calendar (None: around the clock), managers (the whole
+    list) and assignment_mode.
+
+    Tickets, escalation rules and surveys (their default segment) name their
+    segment. A rename carries the workspace's rules and surveys along; it is
+    refused while tickets that are not closed are in the segment, since they
+    would be left in a segment that no longer exists."""
+    unknown = set(changes) - SEGMENT_FIELDS
     if unknown:
         raise InvalidConfiguration(f"cannot change {', '.join(sorted(unknown))} of a segment")
     with _writing(engine) as session:
@@ -360,12 +392,22 @@ def update_segment(engine: Engine, segment_id: str, changes: Mapping[str, Any]) 
             _refuse_while_tickets_in(session, segment, "renamed")
             rules = session.scalars(
                 select(EscalationRuleRow).where(
-                    EscalationRuleRow.workspace_id == segment.workspace_id, EscalationRuleRow.segment == segment.name
+                    EscalationRuleRow.workspace_id == segment.workspace_id,
+                    EscalationRuleRow.segment == segment.name,
                 )
             ).all()
             for rule in rules:
                 rule.segment = new_name
+            surveys = session.scalars(
+                select(Survey).where(
+                    Survey.workspace_id == segment.workspace_id, Survey.default_segment == segment.name
+                )
+            ).all()
+            for survey in surveys:
+                survey.default_segment = new_name
             segment.name = new_name
+        if "assignment_mode" in changes:
+            segment.assignment_mode = AssignmentMode(changes["assignment_mode"])
         if "calendar" in changes:
             _set_calendar(segment, changes["calendar"])
         if "managers" in changes:
@@ -374,7 +416,9 @@ def update_segment(engine: Engine, segment_id: str, changes: Mapping[str, Any]) 
         return _read_back(session, segment)
 
 
-def replace_segment_managers(engine: Engine, segment_id: str, managers: Sequence[ManagerEntry]) -> SegmentConfig:
+def replace_segment_managers(
+    engine: Engine, segment_id: str, managers: Sequence[ManagerEntry]
+) -> SegmentConfig:
     return update_segment(engine, segment_id, {"managers": managers})
 
 
@@ -384,13 +428,24 @@ def delete_segment(engine: Engine, segment_id: str) -> str:
         segment = _segment(session, segment_id)
         rules = session.scalars(
             select(EscalationRuleRow.id).where(
-                EscalationRuleRow.workspace_id == segment.workspace_id, EscalationRuleRow.segment == segment.name
+                EscalationRuleRow.workspace_id == segment.workspace_id,
+                EscalationRuleRow.segment == segment.name,
             )
         ).all()
         if rules:
             raise Conflict(
                 f"segment '{segment.name}' is named by escalation rule(s) {', '.join(rules)}; "
                 "change or delete those first"
+            )
+        surveys = session.scalars(
+            select(Survey.id).where(
+                Survey.workspace_id == segment.workspace_id, Survey.default_segment == segment.name
+            )
+        ).all()
+        if surveys:
+            raise Conflict(
+                f"segment '{segment.name}' is the default segment of survey(s) {', '.join(surveys)}; "
+                "change those first"
             )
         _refuse_while_tickets_in(session, segment, "deleted")
         session.execute(delete(SegmentManager).where(SegmentManager.segment_id == segment.id))
@@ -399,15 +454,11 @@ def delete_segment(engine: Engine, segment_id: str) -> str:
 
 
 def _segment(session: Session, segment_id: str) -> Segment:
-    segment = session.get(Segment, segment_id)
-    if segment is None:
-        raise NotFound(f"segment '{segment_id}' not found")
-    return segment
+    return _get(session, Segment, segment_id, "segment")
 
 
 def _check_segment_name_free(session: Session, workspace_id: str, name: str) -> None:
-    taken = session.scalar(select(Segment.id).where(Segment.workspace_id == workspace_id, Segment.name == name))
-    if taken is not None:
+    if _segment_exists(session, workspace_id, name):
         raise Conflict(f"workspace '{workspace_id}' already has a segment '{name}'")
 
 
@@ -445,7 +496,8 @@ def _replace_managers(session: Session, segment: Segment, managers: Sequence[Man
     repeated = sorted({u for u in usernames if usernames.count(u) > 1})
     if repeated:
         raise InvalidConfiguration(f"managers listed more than once: {', '.join(repeated)}")
-    users = dict(session.execute(select(User.username, User.id).where(User.username.in_(usernames))).tuples().all())
+    found = session.execute(select(User.username, User.id).where(User.username.in_(usernames)))
+    users = {username: user_id for username, user_id in found}
     unknown = [u for u in usernames if u not in users]
     if unknown:
         raise InvalidConfiguration(f"unknown username(s): {', '.join(unknown)}")
@@ -463,7 +515,12 @@ def _replace_managers(session: Session, segment: Segment, managers: Sequence[Man
 
 def _managers_of(session: Session, segment_ids: Iterable[str]) -> dict[str, list[ManagerEntry]]:
     rows = session.execute(
-        select(SegmentManager.segment_id, User.username, SegmentManager.available, SegmentManager.max_open_tickets)
+        select(
+            SegmentManager.segment_id,
+            User.username,
+            SegmentManager.available,
+            SegmentManager.max_open_tickets,
+        )
         .join(User, User.id == SegmentManager.user_id)
         .where(SegmentManager.segment_id.in_(list(segment_ids)))
         .order_by(User.username)
@@ -486,12 +543,13 @@ def _segment_config(segment: Segment, managers: list[ManagerEntry]) -> SegmentCo
         name=segment.name,
         calendar=segment_calendar(segment),
         managers=managers,
+        assignment_mode=AssignmentMode(segment.assignment_mode or DEFAULT_ASSIGNMENT_MODE),
     )
 
 
 # --- surveys -----------------------------------------------------------------------
 
-SURVEY_FIELDS = frozenset({"name", "adapter", "field_mapping"})
+SURVEY_FIELDS = frozenset({"name", "adapter", "field_mapping", "default_segment"})
 
 
 def list_surveys(engine: Engine, workspace_id: str | None = None) -> list[Survey]:
@@ -514,6 +572,7 @@ def create_survey(
     name: str,
     adapter: SurveyAdapter = SurveyAdapter.CXLOOP,
     field_mapping: dict[str, Any] | None = None,
+    default_segment: str | None = None,
 ) -> Survey:
     """A new survey with a fresh webhook secret (the platform signs its
     deliveries with it)."""
@@ -524,9 +583,19 @@ def create_survey(
             name=name,
             adapter=adapter,
             field_mapping=field_mapping,
+            default_segment=default_segment,
             webhook_secret=secrets.token_urlsafe(32),
         )
+        _check_survey(session, survey)
         session.add(survey)
+        session.flush()
+        # Every new survey starts with the detractor rule (score 0-6 makes a
+        # ticket); the team edits or switches it off from there.
+        detractors = detractor_rule()
+        session.add(AlertRuleRow(
+            id=f"{survey.id}-{detractors.id}", survey_id=survey.id, position=0, name=detractors.name,
+            enabled=True, definition=detractors.model_dump(mode="json", include={"criteria", "when_met", "when_not_met"}),
+        ))
         return survey
 
 
@@ -538,6 +607,7 @@ def update_survey(engine: Engine, survey_id: str, changes: Mapping[str, Any]) ->
         survey = _survey(session, survey_id)
         for field, value in changes.items():
             setattr(survey, field, value)
+        _check_survey(session, survey)
         return survey
 
 
@@ -548,22 +618,40 @@ def delete_survey(engine: Engine, survey_id: str) -> tuple[str, int]:
         survey = _survey(session, survey_id)
         responses = _count(session, SurveyResponse, SurveyResponse.survey_id == survey_id)
         if responses:
-            raise Conflict(f"survey '{survey_id}' has {responses} response(s) on record; it cannot be deleted")
+            raise Conflict(
+                f"survey '{survey_id}' has {responses} response(s) on record; it cannot be deleted"
+            )
         rules = session.execute(delete(EscalationRuleRow).where(EscalationRuleRow.survey_id == survey_id))
         session.delete(survey)
         return survey.workspace_id, rules.rowcount or 0
 
 
 def _survey(session: Session, survey_id: str) -> Survey:
-    survey = session.get(Survey, survey_id)
-    if survey is None:
-        raise NotFound(f"survey '{survey_id}' not found")
-    return survey
+    return _get(session, Survey, survey_id, "survey")
+
+
+def _check_survey(session: Session, survey: Survey) -> None:
+    if survey.default_segment is not None and not _segment_exists(
+        session, survey.workspace_id, survey.default_segment
+    ):
+        raise InvalidConfiguration(
+            f"default segment '{survey.default_segment}' is not a segment "
+            f"of workspace '{survey.workspace_id}'"
+        )
+
+
+def _segment_exists(session: Session, workspace_id: str, name: str) -> bool:
+    found = session.scalar(
+        select(Segment.id).where(Segment.workspace_id == workspace_id, Segment.name == name)
+    )
+    return found is not None
 
 
 # --- escalation rules ----------------------------------------------------------------
 
-RULE_FIELDS = frozenset({"name", "survey_id", "segment", "after_seconds", "business_hours", "assignee", "enabled"})
+RULE_FIELDS = frozenset(
+    {"name", "survey_id", "segment", "after_seconds", "business_hours", "assignee", "enabled"}
+)
 
 
 def list_escalation_rules(engine: Engine, workspace_id: str | None = None) -> list[EscalationRuleRow]:
@@ -616,10 +704,7 @@ def delete_escalation_rule(engine: Engine, rule_id: str) -> str:
 
 
 def _rule(session: Session, rule_id: str) -> EscalationRuleRow:
-    rule = session.get(EscalationRuleRow, rule_id)
-    if rule is None:
-        raise NotFound(f"escalation rule '{rule_id}' not found")
-    return rule
+    return _get(session, EscalationRuleRow, rule_id, "escalation rule")
 
 
 def _check_rule(session: Session, rule: EscalationRuleRow) -> None:
@@ -630,12 +715,8 @@ def _check_rule(session: Session, rule: EscalationRuleRow) -> None:
         survey = session.get(Survey, rule.survey_id)
         if survey is None or survey.workspace_id != rule.workspace_id:
             problems.append(f"survey '{rule.survey_id}' is not a survey of workspace '{rule.workspace_id}'")
-    if rule.segment is not None:
-        segment = session.scalar(
-            select(Segment.id).where(Segment.workspace_id == rule.workspace_id, Segment.name == rule.segment)
-        )
-        if segment is None:
-            problems.append(f"segment '{rule.segment}' is not a segment of workspace '{rule.workspace_id}'")
+    if rule.segment is not None and not _segment_exists(session, rule.workspace_id, rule.segment):
+        problems.append(f"segment '{rule.segment}' is not a segment of workspace '{rule.workspace_id}'")
     if rule.assignee is None or session.scalar(select(User.id).where(User.username == rule.assignee)) is None:
         problems.append(f"assignee '{rule.assignee}' is not a known username")
     if rule.after_seconds is None or rule.after_seconds <= 0:

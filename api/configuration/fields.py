@@ -1,0 +1,102 @@
+"""Field types and error documentation that the configuration bodies share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
+
+
+def _printable(value: str) -> str:
+    # A NUL is refused by PostgreSQL; other control characters have no place
+    # in a name shown in lists, search attributes and spreadsheets.
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
+# A reference to a row by its id (workspace, survey): refused early when it
+# could never be one, so that the lookup answers "not found" for the rest.
+Ref = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
+WorkspaceSlug = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+]
+Username = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=150, pattern=r"^[^\s]+$"),
+    AfterValidator(_printable),
+]
+Locale = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
+]
+TimeZone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_known_time_zone),
+]
+
+# Room for any sensible count, and well inside a 32-bit INTEGER column.
+MAX_INT_COLUMN = 2**31 - 1
+
+
+class Problem(BaseModel):
+    """An error: what was wrong, in words (or, for malformed input, a list of
+    the fields and why)."""
+
+    detail: Any
+
+
+NOT_FOUND = {404: {"model": Problem, "description": "unknown id"}}
+CONFLICT = {409: {"model": Problem, "description": "a duplicate, or still in use"}}
+UNPROCESSABLE = {422: {"model": Problem, "description": "invalid input"}}
+
+
+class PatchBody(BaseModel):
+    """A partial change: fields left out stay as they are. Fields named in
+    IMMUTABLE are refused by name; `null` is refused for fields in
+    NOT_NULLABLE (a change to "nothing" is not a change)."""
+
+    IMMUTABLE: ClassVar[tuple[str, ...]] = ()
+    NOT_NULLABLE: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_immutable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            immutable = [field for field in cls.IMMUTABLE if field in data]
+            if immutable:
+                raise ValueError(f"{', '.join(immutable)} cannot be changed")
+        return data
+
+    @model_validator(mode="after")
+    def _no_null(self) -> PatchBody:
+        nulls = [
+            field
+            for field in self.NOT_NULLABLE
+            if field in self.model_fields_set and getattr(self, field) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.model_fields_set}
+
+
+# A name that may be left empty (an escalation rule is then shown by its id).
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_printable)]

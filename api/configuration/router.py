@@ -1,0 +1,16 @@
+"""Every configuration endpoint, one router per resource, to include at once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.configuration.alert_rules import router as alert_rules
+from api.configuration.escalation_rules import router as escalation_rules
+from api.configuration.segments import router as segments
+from api.configuration.surveys import router as surveys
+from api.configuration.users import router as users
+from api.configuration.workspaces import router as workspaces
+
+router = APIRouter()
+for resource in (workspaces, users, segments, surveys, alert_rules, escalation_rules):
+    router.include_router(resource.router)

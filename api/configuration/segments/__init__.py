@@ -1,0 +1,2 @@
+"""Segments: groups of customers, each with its managers and, optionally, the
+business calendar escalation rules count time in."""

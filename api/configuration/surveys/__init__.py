@@ -1,0 +1,1 @@
+"""Surveys: where responses come from, each with its webhook secret."""

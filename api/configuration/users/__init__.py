@@ -1,0 +1,1 @@
+"""Users: who owns and works tickets, and who may sign in (issue 7)."""

@@ -1,0 +1,58 @@
+"""/api/users: list, create, read, change, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from api.configuration.fields import CONFLICT, NOT_FOUND, UNPROCESSABLE
+from api.configuration.service import in_store, roll_out
+from api.configuration.users.schemas import UserCreate, UserOut, UserPatch
+from api.deps import ServicesDep
+from store import configuration as store
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+@router.get("", summary="List users")
+async def list_users(services: ServicesDep) -> list[UserOut]:
+    return [UserOut.model_validate(u) for u in await in_store(store.list_users, services.engine)]
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a user", responses={**CONFLICT, **UNPROCESSABLE}
+)
+async def create_user(body: UserCreate, services: ServicesDep) -> UserOut:
+    fields = body.model_dump()
+    fields["email"] = str(body.email)
+    return UserOut.model_validate(await in_store(store.create_user, services.engine, **fields))
+
+
+@router.get("/{user_id}", summary="One user", responses=NOT_FOUND)
+async def get_user(user_id: str, services: ServicesDep) -> UserOut:
+    return UserOut.model_validate(await in_store(store.get_user, services.engine, user_id))
+
+
+@router.patch(
+    "/{user_id}",
+    summary="Change a user's email, display name, role, locale or time zone",
+    responses={**NOT_FOUND, **UNPROCESSABLE},
+)
+async def update_user(user_id: str, body: UserPatch, services: ServicesDep) -> UserOut:
+    changes = body.changes()
+    if "email" in changes:
+        changes["email"] = str(changes["email"])
+    return UserOut.model_validate(await in_store(store.update_user, services.engine, user_id, changes))
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a user (and their place among segment managers)",
+    description="Refused (409) while escalation rules escalate to the user. The segments they "
+    "managed lose them, and those workspaces' tickets are told before the answer.",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def delete_user(user_id: str, services: ServicesDep) -> Response:
+    workspaces = await in_store(store.delete_user, services.engine, user_id)
+    await roll_out(services, *workspaces)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,66 @@
+"""Request and response bodies of the user endpoints. A password hash is
+never part of them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from api.configuration.fields import Locale, PatchBody, TimeZone, Username
+from store.models import UserRole
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "ann",
+                    "email": "ann@example.com",
+                    "display_name": "Ann Lee",
+                    "role": "manager",
+                    "locale": "en",
+                    "time_zone": "Europe/London",
+                }
+            ]
+        },
+    )
+
+    username: Username = Field(description="unique; tickets name their owner by it; cannot be changed later")
+    email: EmailStr
+    display_name: DisplayName | None = None
+    role: UserRole = Field(
+        description="admin: everything; manager: their segments' tickets; agent: their own"
+    )
+    locale: Locale = "en"
+    time_zone: TimeZone = Field(default="UTC", description="IANA name, e.g. Europe/Paris")
+
+
+class UserPatch(PatchBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"role": "admin", "display_name": "Ann Lee-Smith"}]}
+    )
+    IMMUTABLE = ("id", "username")
+    NOT_NULLABLE = ("email", "role", "locale", "time_zone")
+
+    email: EmailStr | None = None
+    display_name: DisplayName | None = Field(default=None, description="null removes it")
+    role: UserRole | None = None
+    locale: Locale | None = None
+    time_zone: TimeZone | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    username: str
+    email: str
+    display_name: str | None
+    role: UserRole
+    locale: str
+    time_zone: str

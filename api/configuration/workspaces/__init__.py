@@ -1,0 +1,1 @@
+"""Workspaces: the unit that owns segments, surveys, rules and tickets."""
