@@ -134,10 +134,14 @@ class Segment(Base):
     name: Mapped[str]
     # Business calendar; all None: time counts around the clock.
     time_zone: Mapped[str | None]  # IANA name, e.g. "Europe/Paris"
-    # {"mon": [["09:00", "17:30"]], ..., "sun": []}: open intervals per weekday.
+    # domain.calendar.BusinessCalendar as JSON: {"0": [["09:00:00", "17:30:00"]], ...}, 0 = Monday.
     working_hours: Mapped[dict[str, Any] | None]
     # ["2025-12-25", ...]: whole days off, in the segment's time zone.
     holidays: Mapped[list[str] | None]
+    # How intake picks a new ticket's owner (domain.assignment.AssignmentMode).
+    assignment_mode: Mapped[str] = mapped_column(
+        sa.String(32), default="single_manager", server_default="single_manager"
+    )
 
 
 class User(Base):
@@ -198,9 +202,23 @@ class Survey(Base):
     )
     # The platform's question ids -> cxloop's fields (score, customer_email, ...).
     field_mapping: Mapped[dict[str, Any] | None]
-    # How intake picks a new ticket's owner; the default is DESIGN.md's rule
-    # (a segment's only manager owns its tickets).
-    assignment_mode: Mapped[str] = mapped_column(default="segment_default", server_default="segment_default")
+    # The segment of a response that names none.
+    default_segment: Mapped[str | None]
+
+
+class AlertRuleRow(Base):
+    """A survey's action-alert rule (domain.alerts.AlertRule), stored whole as
+    JSON: criteria and actions evolve without migrations."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    survey_id: Mapped[str] = mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    # Rules are evaluated in this order.
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
+    name: Mapped[str]
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    definition: Mapped[dict[str, Any]]
 
 
 class EscalationRuleRow(Base):
@@ -235,6 +253,8 @@ class SurveyResponse(Base):
     payload: Mapped[dict[str, Any]]
     score: Mapped[int | None]
     customer_email: Mapped[str | None]
+    # The ticket this response became, if any.
+    ticket_id: Mapped[str | None]
 
 
 # --- the ticket projection -------------------------------------------------------

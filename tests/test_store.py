@@ -51,6 +51,7 @@ READ_MODEL_TABLES = {
     "api_tokens",
     "surveys",
     "escalation_rules",
+    "alert_rules",
     "survey_responses",
     "tickets",
     "ticket_events",
