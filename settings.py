@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # Requests with a larger body are refused with 413 before they are read.
     max_body_bytes: int = 1024 * 1024
+    # Outgoing mail (automatic replies, notifications). `make run` starts a
+    # local sink on this address that keeps every mail under .data/mail/.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "cxloop <no-reply@cxloop.localhost>"
+    # Signs the inbound-mail webhook (POST /api/intake/email) like a survey's.
+    inbound_email_secret: str = "dev-inbound-email-secret"
+    # The public web form's limit per client address (limits' notation).
+    form_rate_limit: str = "10/minute"
 
 
 @lru_cache

@@ -17,11 +17,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from sqlalchemy import Engine
 
 from activities.projection import ProjectionActivities
+from activities.intake import IntakeActivities
+from activities.mail import MailActivities
 from activities.rollout import RolloutActivities
 from settings import get_settings
 from store.db import make_engine
 from store.tickets import TicketStore
 from workflows.client import connect
+from workflows.intake import MessageIntakeWorkflow, SurveyResponseWorkflow
 from workflows.rollout import PolicyRolloutWorkflow
 from workflows.ticket import TicketWorkflow
 
@@ -33,20 +36,32 @@ def build_worker(
     task_queue: str,
     *,
     engine: Engine | None = None,
+    mail: MailActivities | None = None,
     activity_executor: ThreadPoolExecutor | None = None,
     **worker_options,
 ) -> Worker:
-    """The worker for ticket workflows. With a read model `engine` the
-    projection writes to it and configuration roll-outs run; without one
+    """The worker for cxloop's workflows. With a read model `engine` the
+    projection writes to it and roll-outs and intake run; without one
     (workflow-only tests) the projection only logs."""
     projection = ProjectionActivities(TicketStore(engine) if engine is not None else None)
-    activities = [projection.project_ticket]
+    activities: list = [projection.project_ticket]
     if engine is not None:
-        activities.append(RolloutActivities(client, engine).roll_out_policy)
+        intake = IntakeActivities(engine)
+        activities += [
+            RolloutActivities(client, engine).roll_out_policy,
+            intake.load_survey_rules,
+            intake.load_workspace_policy,
+            intake.record_response,
+            intake.link_response_ticket,
+            intake.pick_owner,
+            intake.user_email,
+        ]
+    if mail is not None:
+        activities += [mail.send_auto_reply, mail.send_notification]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TicketWorkflow, PolicyRolloutWorkflow],
+        workflows=[TicketWorkflow, PolicyRolloutWorkflow, SurveyResponseWorkflow, MessageIntakeWorkflow],
         activities=activities,
         activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),
         # domain/ is pure and deterministic; passing it through keeps one copy
@@ -63,7 +78,8 @@ async def main() -> None:
     settings = get_settings()
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     engine = make_engine(settings.database_url)
-    worker = build_worker(client, settings.task_queue, engine=engine)
+    mail = MailActivities(settings.smtp_host, settings.smtp_port, settings.mail_from)
+    worker = build_worker(client, settings.task_queue, engine=engine, mail=mail)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

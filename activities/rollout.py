@@ -10,8 +10,8 @@ from temporalio import activity
 from temporalio.client import Client
 
 from domain.commands import ReplacePolicy
+from domain.contracts import ROLL_OUT_POLICY_ACTIVITY
 from store.configuration import load_policy
-from workflows.rollout import ROLL_OUT_POLICY_ACTIVITY
 
 # Signals in flight at once: enough to roll out thousands of tickets in
 # seconds without flooding the frontend.

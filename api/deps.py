@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from limits.strategies import RateLimiter
 from sqlalchemy import Engine
 from temporalio.client import Client
 
@@ -21,6 +22,8 @@ class Services:
     temporal: Client
     engine: Engine
     tickets: TicketStore
+    # Counts requests to the rate-limited endpoints, per client address.
+    rate_limiter: RateLimiter
 
 
 def get_services(request: Request) -> Services:

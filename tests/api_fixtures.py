@@ -8,6 +8,7 @@ each test gets a workspace of its own (`workspace`).
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message as MessageHandler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.mail import MailActivities
 from api.app import create_app
 from settings import Settings
 from store.db import make_engine, migrate
@@ -36,6 +40,36 @@ class ApiEnv:
     temporal: Client
     database: str
     task_queue: str
+    mailbox: "Mailbox"
+    settings: Settings
+
+
+class Mailbox(MessageHandler):
+    """A real SMTP server's handler (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list = []
+
+    def handle_message(self, message) -> None:
+        self.messages.append(message)
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
+    mailbox = Mailbox()
+    with socket.socket() as probe:  # a free loopback port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield controller, mailbox
+    finally:
+        controller.stop()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -51,13 +85,17 @@ def api_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
 
 
 @pytest.fixture(scope="session")
-async def api(api_database_url: str, dev_server: WorkflowEnvironment) -> AsyncIterator[ApiEnv]:
+async def api(
+    api_database_url: str, dev_server: WorkflowEnvironment, smtp_server: tuple[Controller, Mailbox]
+) -> AsyncIterator[ApiEnv]:
     task_queue = f"cxloop-api-{uuid.uuid4().hex[:8]}"
     engine = make_engine(api_database_url)
+    controller, mailbox = smtp_server
     worker = build_worker(
         dev_server.client,
         task_queue,
         engine=engine,
+        mail=MailActivities(controller.hostname, controller.port, "cxloop <no-reply@cxloop.test>"),
         activity_executor=ThreadPoolExecutor(max_workers=8),
         workflow_failure_exception_types=[Exception],
     )
@@ -66,6 +104,8 @@ async def api(api_database_url: str, dev_server: WorkflowEnvironment) -> AsyncIt
         temporal_address=dev_server.client.service_client.config.target_host,
         temporal_namespace=dev_server.client.namespace,
         task_queue=task_queue,
+        smtp_host=controller.hostname,
+        smtp_port=controller.port,
     )
     app = create_app(settings)
     async with worker, app.router.lifespan_context(app):
@@ -73,7 +113,8 @@ async def api(api_database_url: str, dev_server: WorkflowEnvironment) -> AsyncIt
         async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as http:
             yield ApiEnv(
                 http=http, engine=engine, temporal=dev_server.client,
-                database=api_database_url.split(":", 1)[0], task_queue=task_queue,
+                database=api_database_url.split(":", 1)[0], task_queue=task_queue, mailbox=mailbox,
+                settings=settings,
             )
     engine.dispose()
 

@@ -151,6 +151,8 @@ async def test_unknown_ticket_is_404(api: ApiEnv) -> None:
         ("PATCH", "/api/tickets/nope", {"status": "open", "comment": "x"}),
         ("POST", "/api/tickets/nope/comments", {"comment": "x"}),
         ("GET", "/api/tickets/nope/events", None),
+        ("GET", "/api/tickets/%00", None),
+        ("GET", "/api/tickets/" + "x" * 500, None),
     ]:
         response = await api.http.request(method, path, json=body)
         assert response.status_code == 404, (method, path, response.text)

@@ -12,7 +12,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-ROLL_OUT_POLICY_ACTIVITY = "roll_out_policy"
+with workflow.unsafe.imports_passed_through():
+    from domain.contracts import ROLL_OUT_POLICY_ACTIVITY
 CONFIGURATION_CHANGED = "configuration_changed"
 
 

@@ -60,6 +60,9 @@ SortParam = Annotated[TicketSort, Query(description="reported_at, -reported_at, 
 
 
 async def existing_ticket(ticket_id: str, services: ServicesDep) -> TicketState:
+    if not ticket_id.isprintable() or len(ticket_id) > 200:
+        # No ticket has such an id; PostgreSQL would refuse a NUL outright.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")
     ticket = await asyncio.to_thread(services.tickets.get, ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")

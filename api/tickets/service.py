@@ -71,17 +71,33 @@ async def create_ticket(services: Services, body: TicketCreate, actor: str) -> T
     )
 
 
+# An update whose speculative workflow task lost a race with a signal (a
+# configuration roll-out, say) is refused by the server before anything was
+# applied: sending it again is safe.
+RETRIED_UPDATE_FAILURES = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED)
+UPDATE_ATTEMPTS = 3
+
+
 async def send_command(services: Services, ticket: TicketState, update: str, command: Any) -> TicketState:
     """Send one of the ticket's updates; answered after the read model holds it."""
     handle = services.temporal.get_workflow_handle(workflow_id_for(ticket.id))
-    try:
-        return await _answer(handle.execute_update(update, command, result_type=TicketState))
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            if ticket.status is TicketStatus.CLOSED:
-                raise HTTPException(status.HTTP_409_CONFLICT, "the ticket is closed; nothing can change") from None
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found") from None
-        raise
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        try:
+            return await _answer(handle.execute_update(update, command, result_type=TicketState))
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                if ticket.status is TicketStatus.CLOSED:
+                    raise HTTPException(status.HTTP_409_CONFLICT, "the ticket is closed; nothing can change") from None
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found") from None
+            if error.status in RETRIED_UPDATE_FAILURES and attempt < UPDATE_ATTEMPTS:
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            if error.status in RETRIED_UPDATE_FAILURES:
+                raise HTTPException(
+                    status.HTTP_503_SERVICE_UNAVAILABLE, "the ticket is busy; retry the request"
+                ) from None
+            raise
+    raise AssertionError("unreachable")
 
 
 async def _answer(pending) -> TicketState:

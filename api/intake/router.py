@@ -1,0 +1,166 @@
+"""Intake endpoints: survey webhooks, the public web form, inbound mail, and
+the responses they keep."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from limits import parse as parse_rate
+from pydantic import ValidationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.deps import Services, ServicesDep
+from api.intake.adapters import ADAPTERS, IntakeRefused, verify_cxloop
+from api.intake.schemas import FormSubmission, InboundMail, IntakeAccepted, ResponseOut
+from domain.responses import MissingField, map_response
+from domain.ticket import Source, reference_for
+from store.intake import get_response, get_survey
+from workflows.intake import (
+    MessageIntake,
+    MessageIntakeWorkflow,
+    SurveyIntake,
+    SurveyResponseWorkflow,
+    response_key,
+    survey_intake_workflow_id,
+)
+
+router = APIRouter(tags=["intake"])
+
+SIGNED_BODY = {
+    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True},
+}
+
+
+async def _start_once(services: Services, workflow, argument, workflow_id: str) -> bool:
+    """Start an intake workflow unless this delivery already started it.
+    Returns True for a duplicate. Either way Temporal holds it on return."""
+    try:
+        handle = await services.temporal.start_workflow(
+            workflow,
+            argument,
+            id=workflow_id,
+            task_queue=services.settings.task_queue,
+            # Running: the concurrent twin's. Closed: an earlier delivery's.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return True
+    # With USE_EXISTING the server answers a twin with the running workflow;
+    # its response says whether this request is the one that started it.
+    response = getattr(handle, "_start_workflow_response", None)
+    return response is not None and not response.started
+
+
+@router.post(
+    "/api/webhooks/surveys/{survey_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="A survey platform delivers a response (signed)",
+    openapi_extra=SIGNED_BODY,
+    responses={401: {"description": "missing, wrong or stale signature"}, 404: {"description": "unknown survey"},
+               413: {"description": "body over 1 MiB"}, 422: {"description": "not JSON, or a mapped field missing"}},
+)
+async def survey_webhook(survey_id: str, request: Request, services: ServicesDep) -> IntakeAccepted:
+    body = await request.body()  # raw: the signature covers these exact bytes
+    survey = None
+    if survey_id.isprintable() and len(survey_id) <= 200:
+        survey = await asyncio.to_thread(get_survey, services.engine, survey_id)
+    if survey is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown survey")
+    adapter = ADAPTERS[survey.adapter]
+    adapter.verify(survey.webhook_secret, request.headers, body, datetime.now(UTC))
+    response = adapter.parse(survey.id, body)
+    try:
+        mapped = map_response(response, survey.field_mapping)
+    except MissingField as missing:
+        raise IntakeRefused(422, str(missing)) from None
+    except ValueError as invalid:
+        raise IntakeRefused(422, str(invalid)) from None
+    duplicate = await _start_once(
+        services,
+        SurveyResponseWorkflow.run,
+        SurveyIntake(response=response, mapped=mapped, received_at=datetime.now(UTC)),
+        survey_intake_workflow_id(survey.id, response.response_id),
+    )
+    return IntakeAccepted(duplicate=duplicate, response_id=response_key(survey.id, response.response_id))
+
+
+@router.get("/api/responses/{response_id}", summary="A survey response, every answer")
+async def read_response(response_id: str, services: ServicesDep) -> ResponseOut:
+    stored = None
+    if response_id.isprintable() and len(response_id) <= 200:
+        stored = await asyncio.to_thread(get_response, services.engine, response_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "response not found")
+    return ResponseOut(
+        id=stored.id, survey_id=stored.survey_id, platform_response_id=stored.response.response_id,
+        received_at=stored.received_at, submitted_at=stored.response.submitted_at, score=stored.score,
+        customer_email=stored.customer_email, ticket_id=stored.ticket_id,
+        answers=[a.model_dump() for a in stored.response.answers], hidden=stored.response.hidden,
+    )
+
+
+def form_rate_limit(request: Request, services: ServicesDep) -> None:
+    """At most `form_rate_limit` submissions per client address (kept in the
+    API process's memory: each replica counts its own)."""
+    rate = parse_rate(services.settings.form_rate_limit)
+    client = request.client.host if request.client else "unknown"
+    limiter = services.rate_limiter
+    if not limiter.hit(rate, "intake-form", client):
+        reset_at, _ = limiter.get_window_stats(rate, "intake-form", client)
+        retry_after = max(1, int(reset_at - datetime.now(UTC).timestamp()))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, "too many submissions; try again later",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+@router.post(
+    "/api/intake/form",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="The public web form: a ticket, and an automatic reply with its reference",
+    responses={429: {"description": "too many submissions from this address"}},
+)
+async def web_form(
+    body: FormSubmission, services: ServicesDep, _: Annotated[None, Depends(form_rate_limit)]
+) -> IntakeAccepted:
+    ticket_id = str(uuid.uuid4())
+    intake = MessageIntake(
+        ticket_id=ticket_id, source=Source.FORM, workspace_id=body.workspace_id,
+        customer_email=str(body.customer_email), customer_name=body.customer_name, segment=body.segment,
+        subject=body.subject, message=body.message, received_at=datetime.now(UTC),
+    )
+    await _start_once(services, MessageIntakeWorkflow.run, intake, f"message-intake-{ticket_id}")
+    return IntakeAccepted(duplicate=False, ticket_id=ticket_id, reference=reference_for(ticket_id))
+
+
+@router.post(
+    "/api/intake/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Inbound mail (signed like a survey webhook): a ticket, and an automatic reply",
+    openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": InboundMail.model_json_schema(by_alias=True)}}, "required": True}},
+    responses={401: {"description": "missing, wrong or stale signature"}},
+)
+async def inbound_mail(request: Request, services: ServicesDep) -> IntakeAccepted:
+    body = await request.body()
+    verify_cxloop(services.settings.inbound_email_secret, request.headers, body, datetime.now(UTC))
+    try:
+        mail = InboundMail.model_validate_json(body)
+    except ValidationError as error:
+        raise IntakeRefused(422, "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())) from None
+    # The same mail delivered twice is one ticket.
+    ticket_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cxloop:email:{mail.message_id}"))
+    intake = MessageIntake(
+        ticket_id=ticket_id, source=Source.EMAIL, workspace_id=mail.workspace_id,
+        customer_email=str(mail.sender), customer_name=mail.from_name, segment=mail.segment,
+        subject=mail.subject, message=mail.text, received_at=datetime.now(UTC),
+    )
+    duplicate = await _start_once(services, MessageIntakeWorkflow.run, intake, f"message-intake-{ticket_id}")
+    return IntakeAccepted(duplicate=duplicate, ticket_id=ticket_id, reference=reference_for(ticket_id))

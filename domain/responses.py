@@ -1,0 +1,101 @@
+"""Survey responses as cxloop sees them, whatever platform sent them.
+
+An adapter (api/intake) turns a platform's payload into a `SurveyResponse`: a
+list of typed answers keyed by the platform's question reference, plus hidden
+fields. The survey's `FieldMapping` says which answer is the NPS score, the
+comment, the customer's email and name, and the segment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+HIDDEN_PREFIX = "hidden:"
+
+
+class Answer(BaseModel):
+    """One answer. `key` is the platform's stable question reference."""
+
+    key: str
+    type: str = Field(description="number, text, email, choice, choices, boolean, date, url, phone...")
+    value: Any
+    title: str | None = Field(default=None, description="the question as the customer saw it")
+
+
+class SurveyResponse(BaseModel):
+    survey_id: str
+    response_id: str
+    submitted_at: datetime
+    answers: list[Answer] = Field(default_factory=list)
+    hidden: dict[str, str] = Field(default_factory=dict)
+
+    def value_of(self, reference: str) -> Any:
+        """The answer (or, as `hidden:<name>`, the hidden field) a mapping names."""
+        if reference.startswith(HIDDEN_PREFIX):
+            return self.hidden.get(reference.removeprefix(HIDDEN_PREFIX))
+        for answer in self.answers:
+            if answer.key == reference:
+                return answer.value
+        return None
+
+
+class FieldMapping(BaseModel):
+    """Which answer carries each of cxloop's fields: an answer key, or
+    `hidden:<name>` for a hidden field. None: the survey does not ask it."""
+
+    score: str | None = None
+    comment: str | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    segment: str | None = None
+    # Fields a response must carry to be accepted (422 otherwise).
+    required: list[str] = Field(default_factory=lambda: ["customer_email"])
+
+
+class MappedResponse(BaseModel):
+    """The fields a ticket is made of, taken from a response."""
+
+    score: int | None = None
+    comment: str | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    segment: str | None = None
+
+
+class MissingField(ValueError):
+    def __init__(self, field: str, reference: str | None) -> None:
+        where = f" (mapped to '{reference}')" if reference else " (not mapped)"
+        super().__init__(f"the response has no {field}{where}")
+        self.field = field
+
+
+def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedResponse:
+    """Apply the mapping; raise MissingField for a required field that is
+    absent and ValueError for a score that is not a whole number 0-10."""
+    values: dict[str, Any] = {}
+    for field in ("score", "comment", "customer_email", "customer_name", "segment"):
+        reference = getattr(mapping, field)
+        value = response.value_of(reference) if reference else None
+        if isinstance(value, str):
+            value = value.strip() or None
+        if value is None and field in mapping.required:
+            raise MissingField(field, reference)
+        values[field] = value
+    score = values["score"]
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, (int, float, str)):
+            raise ValueError(f"score must be a number from 0 to 10, not {score!r}")
+        try:
+            number = float(score)
+        except ValueError:
+            raise ValueError(f"score must be a number from 0 to 10, not {score!r}") from None
+        if not number.is_integer() or not 0 <= number <= 10:
+            raise ValueError(f"score must be a whole number from 0 to 10, not {score!r}")
+        values["score"] = int(number)
+    for field in ("comment", "customer_email", "customer_name", "segment"):
+        if values[field] is not None and not isinstance(values[field], str):
+            values[field] = str(values[field])
+    return MappedResponse(**values)
