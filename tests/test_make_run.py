@@ -1,7 +1,8 @@
 """`make run`'s launcher end to end: the read model migrated, the dev server
-with its SQLite file under the data dir, UI, worker and API; a ticket created
-through the API shows in the UI's API with its search attributes; Ctrl-C
-(SIGINT) stops everything."""
+with its SQLite file under the data dir, UI, worker, API and mail sink; a
+ticket created through the API shows in the UI's API with its search
+attributes, a web form's automatic reply lands in the sink; Ctrl-C (SIGINT)
+stops everything."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ async def wait_until(check, timeout: float = 60) -> None:
 
 
 async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port, ui_port, api_port = free_port(), free_port(), free_port()
+    port, ui_port, api_port, smtp_port = free_port(), free_port(), free_port(), free_port()
     env = dict(
         os.environ,
         CXLOOP_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
@@ -56,6 +57,7 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
         CXLOOP_DATA_DIR=str(tmp_path / "data"),
         CXLOOP_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'cxloop.db'}",
         CXLOOP_TASK_QUEUE="make-run-test",
+        CXLOOP_SMTP_PORT=str(smtp_port),
     )
     launcher = subprocess.Popen(
         [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -85,6 +87,15 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
             assert created.status_code == 201, created.text
             changed = await http.patch(f"/api/tickets/{created.json()['id']}", json={"status": "open", "comment": "seen"})
             assert changed.status_code == 200 and changed.json()["status"] == "open"
+            # The web form's automatic reply lands in the local mail sink.
+            form = await http.post("/api/intake/form", json={"customer_email": "sam@example.com", "message": "hi"})
+            assert form.status_code == 202, form.text
+        mail_dir = tmp_path / "data" / "mail" / "new"
+
+        async def mail_arrived() -> bool:
+            return any(form.json()["reference"] in p.read_text() for p in mail_dir.glob("*"))
+
+        await wait_until(mail_arrived, timeout=30)
         handle = (await connect(f"127.0.0.1:{port}")).get_workflow_handle(workflow_id_for(created.json()["id"]))
 
         found: list[dict] = []
