@@ -49,10 +49,8 @@ def build_worker(
         intake = IntakeActivities(engine)
         activities += [
             RolloutActivities(client, engine).roll_out_policy,
-            intake.load_survey_rules,
-            intake.load_workspace_policy,
-            intake.record_response,
-            intake.link_response_ticket,
+            intake.prepare_survey_intake,
+            intake.prepare_message_intake,
             intake.pick_owner,
             intake.user_email,
         ]

@@ -8,31 +8,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.alerts import AlertRule
 from domain.responses import MappedResponse, SurveyResponse
 from domain.ticket import TicketPolicy
 
 # activities/intake.py
-LOAD_SURVEY_RULES_ACTIVITY = "load_survey_rules"
-LOAD_WORKSPACE_POLICY_ACTIVITY = "load_workspace_policy"
-RECORD_RESPONSE_ACTIVITY = "record_response"
-LINK_RESPONSE_TICKET_ACTIVITY = "link_response_ticket"
+PREPARE_SURVEY_INTAKE_ACTIVITY = "prepare_survey_intake"
+PREPARE_MESSAGE_INTAKE_ACTIVITY = "prepare_message_intake"
 PICK_OWNER_ACTIVITY = "pick_owner"
 USER_EMAIL_ACTIVITY = "user_email"
 # activities/mail.py
 SEND_AUTO_REPLY_ACTIVITY = "send_auto_reply"
 SEND_NOTIFICATION_ACTIVITY = "send_notification"
+# A segment nobody configured still gets the ticket: nothing is dropped.
+UNSORTED_SEGMENT = "unsorted"
+
 # activities/rollout.py
 ROLL_OUT_POLICY_ACTIVITY = "roll_out_policy"
-
-
-class SurveyRules(BaseModel):
-    workspace_id: str
-    default_segment: str | None
-    alert_rules: list[AlertRule]
-    policy: TicketPolicy
 
 
 class ResponseRecord(BaseModel):
@@ -42,9 +36,27 @@ class ResponseRecord(BaseModel):
     received_at: datetime
 
 
+class SurveyRules(BaseModel):
+    """What a survey response is decided with, read when it is recorded."""
+
+    workspace_id: str
+    segment: str = Field(description="the response's own segment (mapped, or the survey's default)")
+    alert_rules: list[AlertRule]
+    policy: TicketPolicy
+    # Who would own a ticket in `segment` (its assignment mode), picked up
+    # front: most tickets stay in the response's own segment.
+    owner: str | None
+
+
 class OwnerQuestion(BaseModel):
     workspace_id: str
     segment: str
+
+
+class MessageRules(BaseModel):
+    policy: TicketPolicy
+    segment: str
+    owner: str | None
 
 
 class AutoReply(BaseModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,13 +75,6 @@ def record_response(
         connection.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["id"]))
 
 
-def link_ticket(engine: Engine, key: str, ticket_id: str) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(SurveyResponseRow).where(SurveyResponseRow.id == key).values(ticket_id=ticket_id)
-        )
-
-
 class StoredResponse(BaseModel):
     id: str
     survey_id: str
@@ -97,10 +90,13 @@ def get_response(engine: Engine, key: str) -> StoredResponse | None:
         row = session.get(SurveyResponseRow, key)
         if row is None:
             return None
+        # A survey ticket's id is its response's key (both derive from the
+        # survey and the platform's response id).
+        ticket_id = session.scalar(select(TicketRow.id).where(TicketRow.id == key))
         return StoredResponse(
             id=row.id, survey_id=row.survey_id, received_at=row.received_at,
             response=SurveyResponse.model_validate(row.payload), score=row.score,
-            customer_email=row.customer_email, ticket_id=row.ticket_id,
+            customer_email=row.customer_email, ticket_id=ticket_id,
         )
 
 

@@ -253,8 +253,6 @@ class SurveyResponse(Base):
     payload: Mapped[dict[str, Any]]
     score: Mapped[int | None]
     customer_email: Mapped[str | None]
-    # The ticket this response became, if any.
-    ticket_id: Mapped[str | None]
 
 
 # --- the ticket projection -------------------------------------------------------

@@ -24,15 +24,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
-        LINK_RESPONSE_TICKET_ACTIVITY,
-        LOAD_SURVEY_RULES_ACTIVITY,
-        LOAD_WORKSPACE_POLICY_ACTIVITY,
         PICK_OWNER_ACTIVITY,
-        RECORD_RESPONSE_ACTIVITY,
+        PREPARE_MESSAGE_INTAKE_ACTIVITY,
+        PREPARE_SURVEY_INTAKE_ACTIVITY,
         SEND_AUTO_REPLY_ACTIVITY,
         SEND_NOTIFICATION_ACTIVITY,
         USER_EMAIL_ACTIVITY,
         AutoReply,
+        MessageRules,
         OwnerQuestion,
         ResponseRecord,
         SurveyNotification,
@@ -40,11 +39,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.alerts import evaluate
     from domain.commands import NewTicket, Refused, decide_create
+    from domain.contracts import UNSORTED_SEGMENT
     from domain.responses import MappedResponse, SurveyResponse
     from domain.ticket import Priority, Source, TicketPolicy, reference_for, ticket_id_for_response, workflow_id_for
     from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 
-# Reads and writes of the read model: quick, retried while the database is away.
+# Short reads and writes of the read model, run as local activities (no round
+# trip through the server), retried while the database is away.
 DATABASE_ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
@@ -55,10 +56,6 @@ MAIL_ACTIVITY = dict(
     schedule_to_close_timeout=timedelta(days=1),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
 )
-# A segment nobody configured still gets the ticket: nothing is dropped.
-UNSORTED_SEGMENT = "unsorted"
-
-
 def response_key(survey_id: str, response_id: str) -> str:
     """The stored response's id, which is also its ticket's id."""
     return ticket_id_for_response(survey_id, response_id)
@@ -113,7 +110,7 @@ async def _owner_for(workspace_id: str, segment: str, policy: TicketPolicy, want
     managers = policy.segment_managers.get(segment, [])
     if wanted and wanted in managers:
         return wanted
-    return await workflow.execute_activity(
+    return await workflow.execute_local_activity(
         PICK_OWNER_ACTIVITY, OwnerQuestion(workspace_id=workspace_id, segment=segment),
         result_type=str | None, **DATABASE_ACTIVITY,
     )
@@ -126,20 +123,21 @@ class SurveyResponseWorkflow:
         response, mapped = intake.response, intake.mapped
         key = response_key(response.survey_id, response.response_id)
         result = IntakeResult(response_key=key)
-        await workflow.execute_activity(
-            RECORD_RESPONSE_ACTIVITY,
+        rules: SurveyRules = await workflow.execute_local_activity(
+            PREPARE_SURVEY_INTAKE_ACTIVITY,
             ResponseRecord(key=key, response=response, mapped=mapped, received_at=intake.received_at),
+            result_type=SurveyRules,
             **DATABASE_ACTIVITY,
-        )
-        rules: SurveyRules = await workflow.execute_activity(
-            LOAD_SURVEY_RULES_ACTIVITY, response.survey_id, result_type=SurveyRules, **DATABASE_ACTIVITY
         )
         decision = evaluate(rules.alert_rules, response, mapped)
         result.reasons = [f"{o.rule_name}: {'met' if o.met else 'not met'} ({o.reason})" for o in decision.outcomes]
 
         if decision.ticket is not None:
-            segment = decision.ticket.segment or mapped.segment or rules.default_segment or UNSORTED_SEGMENT
-            owner = await _owner_for(rules.workspace_id, segment, rules.policy, decision.ticket.owner)
+            segment = decision.ticket.segment or rules.segment
+            if segment == rules.segment and not decision.ticket.owner:
+                owner = rules.owner
+            else:
+                owner = await _owner_for(rules.workspace_id, segment, rules.policy, decision.ticket.owner)
             new = NewTicket(
                 id=key,
                 source=Source.SURVEY,
@@ -163,13 +161,12 @@ class SurveyResponseWorkflow:
                 result.reasons.append(f"no ticket: {refused.reason}")
             else:
                 await _start_ticket(new, rules.policy)
-                await workflow.execute_activity(LINK_RESPONSE_TICKET_ACTIVITY, key, **DATABASE_ACTIVITY)
                 result.ticket_id, result.reference = key, reference_for(key)
 
         for notification in decision.notifications:
             address = notification.recipient
             if "@" not in address:
-                address = await workflow.execute_activity(
+                address = await workflow.execute_local_activity(
                     USER_EMAIL_ACTIVITY, address, result_type=str | None, **DATABASE_ACTIVITY
                 )
                 if not address:
@@ -193,11 +190,13 @@ class SurveyResponseWorkflow:
 class MessageIntakeWorkflow:
     @workflow.run
     async def run(self, intake: MessageIntake) -> IntakeResult:
-        policy: TicketPolicy = await workflow.execute_activity(
-            LOAD_WORKSPACE_POLICY_ACTIVITY, intake.workspace_id, result_type=TicketPolicy, **DATABASE_ACTIVITY
+        rules: MessageRules = await workflow.execute_local_activity(
+            PREPARE_MESSAGE_INTAKE_ACTIVITY,
+            OwnerQuestion(workspace_id=intake.workspace_id, segment=intake.segment or UNSORTED_SEGMENT),
+            result_type=MessageRules,
+            **DATABASE_ACTIVITY,
         )
-        segment = intake.segment if intake.segment in policy.segment_managers else UNSORTED_SEGMENT
-        owner = await _owner_for(intake.workspace_id, segment, policy, None)
+        policy, segment, owner = rules.policy, rules.segment, rules.owner
         what = "web form" if intake.source is Source.FORM else "email"
         new = NewTicket(
             id=intake.ticket_id,

@@ -1,6 +1,5 @@
 """Survey intake: action-alert rules, segment assignment modes (replacing the
-unused per-survey one), a survey's default segment, and the ticket a response
-became.
+unused per-survey one) and a survey's default segment.
 
 Revision ID: 0002
 Revises: 0001
@@ -46,13 +45,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("default_segment", sa.String(), nullable=True))
         # Assignment is per segment (segments.assignment_mode), not per survey.
         batch.drop_column("assignment_mode")
-    with op.batch_alter_table("survey_responses") as batch:
-        batch.add_column(sa.Column("ticket_id", sa.String(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("survey_responses") as batch:
-        batch.drop_column("ticket_id")
     with op.batch_alter_table("surveys") as batch:
         batch.drop_column("default_segment")
         batch.add_column(
