@@ -12,7 +12,9 @@ so its timers fire without waiting.
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,10 +24,29 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from activities.mail import MailActivities
+from domain.alerts import AlertRule, Notify, ScoreCriterion
 from domain.commands import Command, CustomerReply, NewTicket, ReplacePolicy, SnoozeCommand, TicketChange
 from domain.escalation import EscalationRule
+from domain.responses import Answer, FieldMapping, SurveyResponse, map_response
 from domain.ticket import Source, TicketPolicy, workflow_id_for
+from store.configuration import create_survey
+from store.db import make_engine, migrate
+from store.intake import save_alert_rule
+from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from worker import build_worker
+from workflows.intake import (
+    MessageIntake,
+    MessageIntakeWorkflow,
+    SurveyIntake,
+    SurveyResponseWorkflow,
+    survey_intake_workflow_id,
+)
 from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -91,13 +112,89 @@ async def continued_as_new(env: WorkflowEnvironment, task_queue: str) -> list[Wo
     return [await first.fetch_history(), await handle.fetch_history()]
 
 
+async def survey_intake(env: WorkflowEnvironment, task_queue: str, engine: Engine) -> list[WorkflowHistory]:
+    """A detractor's response becomes a ticket (with a notification rule that
+    mails a manager); a promoter's is only kept."""
+    survey = create_survey(engine, "default", "Recorded NPS", field_mapping=SURVEY_MAPPING.model_dump(),
+                           default_segment="retail")
+    save_alert_rule(engine, survey.id, AlertRule(
+        id=f"{survey.id}-notify", name="Tell the lead", criteria=[ScoreCriterion(max=3)],
+        when_met=[Notify(recipients=["lead@example.com"])],
+    ))
+    histories = []
+    for response_id, score in (("r-detractor", 2), ("r-promoter", 10)):
+        response = SurveyResponse(
+            survey_id=survey.id, response_id=response_id, submitted_at=await env.get_current_time(),
+            answers=[Answer(key="nps", type="number", value=score), Answer(key="email", type="email", value="pat@example.com")],
+        )
+        intake = SurveyIntake(response=response, mapped=map_response(response, SURVEY_MAPPING),
+                              received_at=await env.get_current_time())
+        handle = await env.client.start_workflow(
+            SurveyResponseWorkflow.run, intake, id=survey_intake_workflow_id(survey.id, response_id),
+            task_queue=task_queue,
+        )
+        await handle.result()
+        histories.append(await handle.fetch_history())
+    return histories
+
+
+async def message_intake(env: WorkflowEnvironment, task_queue: str, engine: Engine) -> list[WorkflowHistory]:
+    """A web form becomes a ticket and the customer gets the automatic reply."""
+    ticket_id = str(uuid.uuid4())
+    intake = MessageIntake(
+        ticket_id=ticket_id, source=Source.FORM, workspace_id="default", customer_email="sam@example.com",
+        customer_name="Sam", segment="retail", subject="Lid", message="The lid cracked.",
+        received_at=await env.get_current_time(),
+    )
+    handle = await env.client.start_workflow(
+        MessageIntakeWorkflow.run, intake, id=f"message-intake-{ticket_id}", task_queue=task_queue
+    )
+    await handle.result()
+    return [await handle.fetch_history()]
+
+
 SCENARIOS = {"full_lifecycle": full_lifecycle, "continued_as_new": continued_as_new}
+INTAKE_SCENARIOS = {"survey_intake": survey_intake, "message_intake": message_intake}
+SURVEY_MAPPING = FieldMapping(score="nps", customer_email="email")
+
+
+def _configure(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        session.add(Workspace(id="default", name="Recorded"))
+        session.add(User(username="ann", email="ann@example.com", role=UserRole.MANAGER))
+        session.flush()
+        session.add(Segment(workspace_id="default", name="retail"))
+        session.flush()
+        segment = session.scalars(select(Segment)).one()
+        user = session.scalars(select(User)).one()
+        session.add(SegmentManager(segment_id=segment.id, user_id=user.id))
 
 
 async def record_all(env: WorkflowEnvironment) -> dict[str, list[WorkflowHistory]]:
+    """Every scenario, on `env`, with a worker projecting into a fresh SQLite
+    read model and mailing a local SMTP sink."""
     task_queue = f"record-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, task_queue, activity_executor=ThreadPoolExecutor(4)):
-        return {name: await scenario(env, task_queue) for name, scenario in SCENARIOS.items()}
+    with tempfile.TemporaryDirectory(prefix="cxloop-record-") as tmp, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+        probe.close()
+        url = f"sqlite:///{Path(tmp) / 'read-model.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        _configure(engine)
+        sink = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+        sink.start()
+        try:
+            mail = MailActivities("127.0.0.1", smtp_port, "cxloop <no-reply@cxloop.test>")
+            async with build_worker(env.client, task_queue, engine=engine, mail=mail,
+                                    activity_executor=ThreadPoolExecutor(4)):
+                recorded = {name: await scenario(env, task_queue) for name, scenario in SCENARIOS.items()}
+                for name, scenario in INTAKE_SCENARIOS.items():
+                    recorded[name] = await scenario(env, task_queue, engine)
+                return recorded
+        finally:
+            sink.stop()
+            engine.dispose()
 
 
 async def main(version: str) -> None:
@@ -110,11 +207,14 @@ async def main(version: str) -> None:
         recorded = await record_all(env)
     HISTORIES.mkdir(exist_ok=True)
     for name, histories in recorded.items():
+        prefix = "intake" if name in INTAKE_SCENARIOS else "ticket"
         for run, history in enumerate(histories, start=1):
-            path = HISTORIES / f"ticket_{version}_{name}_run{run}.json"
+            path = HISTORIES / f"{prefix}_{version}_{name}_run{run}.json"
             path.write_text(history.to_json())
             print(f"recorded {path} ({len(history.events)} events)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1"))
+    # The version names the workflow code the histories come from: add a new
+    # one (v4, ...) after a patched change; never overwrite committed ones.
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "new"))

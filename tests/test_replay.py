@@ -15,13 +15,18 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from tests.record_histories import HISTORIES, record_all
+from workflows.intake import MessageIntakeWorkflow, SurveyResponseWorkflow
+from workflows.rollout import PolicyRolloutWorkflow
 from workflows.ticket import TicketWorkflow
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(
+        workflows=[TicketWorkflow, SurveyResponseWorkflow, MessageIntakeWorkflow, PolicyRolloutWorkflow],
+        data_converter=pydantic_data_converter,
+    )
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -35,6 +40,7 @@ def test_histories_are_committed() -> None:
     names = {path.name for path in RECORDED}
     for version in ("v1", "v2"):  # v2: after the index-workspace patch
         assert {f"ticket_{version}_full_lifecycle_run1.json", f"ticket_{version}_continued_as_new_run1.json"} <= names
+    assert {"intake_v3_survey_intake_run1.json", "intake_v3_message_intake_run1.json"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
