@@ -11,8 +11,9 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from domain.alerts import AlertRule
+from domain.commands import NewTicket
 from domain.responses import MappedResponse, SurveyResponse
-from domain.ticket import TicketPolicy
+from domain.ticket import Source, TicketEvent, TicketPolicy, TicketState
 
 # activities/intake.py
 PREPARE_SURVEY_INTAKE_ACTIVITY = "prepare_survey_intake"
@@ -77,3 +78,49 @@ class SurveyNotification(BaseModel):
     customer_email: str | None = None
     comment: str | None = None
     ticket_reference: str | None = None
+
+
+# --- workflow inputs and results ------------------------------------------------
+
+# Temporal refuses more than 2,000 updates in one run; a ticket moves on to a
+# fresh run long before that.
+DEFAULT_MAX_CHANGES_PER_RUN = 500
+
+
+class TicketWorkflowInput(BaseModel):
+    """Either a new ticket, or (after continue-as-new) the state carried over."""
+
+    new: NewTicket | None = None
+    state: TicketState | None = None
+    log: list[TicketEvent] = Field(default_factory=list)
+    unprojected: list[TicketEvent] = Field(default_factory=list)
+    policy: TicketPolicy = Field(default_factory=TicketPolicy)
+    max_changes_per_run: int = DEFAULT_MAX_CHANGES_PER_RUN
+
+
+class SurveyIntake(BaseModel):
+    response: SurveyResponse
+    mapped: MappedResponse
+    received_at: datetime
+
+
+class IntakeResult(BaseModel):
+    response_key: str
+    ticket_id: str | None = None
+    reference: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    notified: list[str] = Field(default_factory=list)
+
+
+class MessageIntake(BaseModel):
+    """A web form or inbound mail, already validated by the API."""
+
+    ticket_id: str
+    source: Source
+    workspace_id: str
+    customer_email: str
+    customer_name: str | None = None
+    segment: str | None = None
+    subject: str | None = None
+    message: str
+    received_at: datetime

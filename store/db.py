@@ -54,6 +54,10 @@ def _create_engine(url: str, *, sqlite_foreign_keys: bool, **engine_args) -> Eng
         cursor = dbapi_connection.cursor()
         # WAL lets the API read while a projection writes.
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a power
+        # cut may lose the last commits, never corrupt the file, and what it
+        # loses the ticket workflows (the source of truth) still hold.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA foreign_keys={'ON' if sqlite_foreign_keys else 'OFF'}")
         cursor.close()

@@ -15,9 +15,8 @@ down delays the ticket, never loses it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -39,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.alerts import evaluate
     from domain.commands import NewTicket, Refused, decide_create
-    from domain.contracts import UNSORTED_SEGMENT
+    from domain.contracts import UNSORTED_SEGMENT, IntakeResult, MessageIntake, SurveyIntake
     from domain.responses import MappedResponse, SurveyResponse
     from domain.ticket import Priority, Source, TicketPolicy, reference_for, ticket_id_for_response, workflow_id_for
     from workflows.ticket import TicketWorkflow, TicketWorkflowInput
@@ -63,34 +62,6 @@ def response_key(survey_id: str, response_id: str) -> str:
 
 def survey_intake_workflow_id(survey_id: str, response_id: str) -> str:
     return f"survey-response-{response_key(survey_id, response_id)}"
-
-
-class SurveyIntake(BaseModel):
-    response: SurveyResponse
-    mapped: MappedResponse
-    received_at: datetime
-
-
-class IntakeResult(BaseModel):
-    response_key: str
-    ticket_id: str | None = None
-    reference: str | None = None
-    reasons: list[str] = Field(default_factory=list)
-    notified: list[str] = Field(default_factory=list)
-
-
-class MessageIntake(BaseModel):
-    """A web form or inbound mail, already validated by the API."""
-
-    ticket_id: str
-    source: Source
-    workspace_id: str
-    customer_email: str
-    customer_name: str | None = None
-    segment: str | None = None
-    subject: str | None = None
-    message: str
-    received_at: datetime
 
 
 async def _start_ticket(new: NewTicket, policy: TicketPolicy) -> None:

@@ -17,7 +17,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -39,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
         decide_policy,
         parse_command,
     )
+    # Payload models live in domain/ (passed through the sandbox): defining
+    # pydantic classes again for every workflow run would cost CPU.
+    from domain.contracts import TicketWorkflowInput
     from domain.ticket import (
         PROJECT_TICKET_ACTIVITY,
         EventKind,
@@ -61,26 +63,11 @@ SEARCH_ATTRIBUTES = (TICKET_STATUS, TICKET_PRIORITY, TICKET_SEGMENT, TICKET_OWNE
 # that histories recorded before it still replay (tests/histories/).
 PATCH_INDEX_WORKSPACE = "index-workspace"
 
-# Temporal refuses more than 2,000 updates in one run; a ticket moves on to a
-# fresh run long before that.
-DEFAULT_MAX_CHANGES_PER_RUN = 500
-
 # The update handler projects inside its own workflow task (a local activity),
 # so the caller's read after the update sees the change. If the read model is
 # down for longer than this, the update still succeeds and the main loop keeps
 # retrying the projection as a regular activity.
 PROJECTION_LOCAL_TIMEOUT = timedelta(seconds=20)
-
-
-class TicketWorkflowInput(BaseModel):
-    """Either a new ticket, or (after continue-as-new) the state carried over."""
-
-    new: NewTicket | None = None
-    state: TicketState | None = None
-    log: list[TicketEvent] = Field(default_factory=list)
-    unprojected: list[TicketEvent] = Field(default_factory=list)
-    policy: TicketPolicy = Field(default_factory=TicketPolicy)
-    max_changes_per_run: int = DEFAULT_MAX_CHANGES_PER_RUN
 
 
 @workflow.defn
