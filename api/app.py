@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from temporalio.client import Client
@@ -17,6 +18,8 @@ from api import health
 from api.deps import Services
 from api.limits import BodySizeLimit
 from api.configuration import router as configuration
+from api.dashboard import router as dashboard
+from api.dashboard.pages import STATIC_DIR, STATIC_PATH
 from api.intake import router as intake
 from api.intake.adapters import IntakeRefused
 from api.tickets import router as tickets
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tickets.router)
     app.include_router(intake.router)
     app.include_router(configuration.router)
+    app.include_router(dashboard.router)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     @app.exception_handler(IntakeRefused)
     async def intake_refused(request: Request, refused: IntakeRefused) -> JSONResponse:

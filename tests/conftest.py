@@ -1,5 +1,5 @@
-"""Shared test fixtures: one Temporal dev server and one time-skipping server
-per test session, each with a worker for cxloop's workflows.
+"""Shared test fixtures: one Temporal dev server per test session and one
+time-skipping server per test module, each with a worker for cxloop's workflows.
 
 Tests that take the `env` fixture run once on each server; `ts_env` and
 `dev_env` pick one. Nothing is downloaded: both servers come from the PyPI
@@ -30,7 +30,7 @@ from domain.ticket import Source, TicketPolicy, TicketState, workflow_id_for
 from worker import build_worker
 from workflows.ticket import SEARCH_ATTRIBUTES, TicketWorkflow, TicketWorkflowInput
 
-pytest_plugins = ["tests.db_fixtures", "tests.api_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.api_fixtures", "tests.dashboard_fixtures"]
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 TEMPORAL_CLI = SCRIPTS / "temporal"
 TEST_SERVER = SCRIPTS / "temporal-test-server"
@@ -144,7 +144,10 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-@pytest.fixture(scope="session")
+# One time-skipping server per test module (it starts in about a second): its
+# clock is shared by every workflow on it, so a stuck skip in one module must
+# not stall the timers of the next.
+@pytest.fixture(scope="module")
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
@@ -161,7 +164,7 @@ async def dev_env(dev_server: WorkflowEnvironment) -> AsyncIterator[TicketEnv]:
         yield ticket_env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def ts_env(time_skipping_server: WorkflowEnvironment) -> AsyncIterator[TicketEnv]:
     async for ticket_env in _run_worker("ts", time_skipping_server, timedelta(hours=1)):
         yield ticket_env

@@ -1,0 +1,1 @@
+"""The managers' dashboard: server-rendered pages on the API's own services."""

@@ -1,0 +1,165 @@
+"""The dashboard's filters, as they live in the URL's query string.
+
+Every view reads the same parameters (so a view can be shared, reloaded and
+switched without losing them): `workspace`, `from` and `to` (dates, in the
+reader's time zone, both days included), `segment`, `owner`, `status` and
+`priority` (repeatable), `q`, and for the list `sort` and `cursor`. Without
+`from` and `to` the views show the last 30 days, as the API does; an empty
+`from=` asks for every date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import get_args
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import QueryParams
+
+from domain.ticket import Priority, TicketStatus
+from store.tickets import TicketFilters, TicketSort
+
+SORTS: tuple[str, ...] = get_args(TicketSort)
+DEFAULT_SORT = "-reported_at"
+# The period the views show when no dates are given (the API's default too).
+DEFAULT_PERIOD = TicketFilters.DEFAULT_PERIOD
+MAX_SEARCH = 200
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _enum_values(values: list[str], enum: type) -> tuple[str, ...]:
+    allowed = {member.value for member in enum}
+    return tuple(dict.fromkeys(v for v in values if v in allowed))
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    workspace: str
+    date_from: date | None = None
+    date_to: date | None = None
+    segment: str = ""
+    owner: str = ""
+    status: tuple[str, ...] = ()
+    priority: tuple[str, ...] = ()
+    q: str = ""
+    sort: str = DEFAULT_SORT
+    cursor: str = ""
+    page: int = 1
+    # Parameters that were in the URL, so that links keep exactly those.
+    explicit_dates: bool = field(default=False, compare=False)
+
+    @classmethod
+    def parse(cls, params: QueryParams, workspace: str, today: date) -> DashboardQuery:
+        """Unknown values (a misspelt status, a malformed date) are dropped
+        rather than refused: a bookmarked view keeps working."""
+        explicit = "from" in params or "to" in params
+        date_from, date_to = _date(params.get("from")), _date(params.get("to"))
+        if not explicit:
+            date_from = today - DEFAULT_PERIOD
+        if date_from and date_to and date_from > date_to:
+            date_from, date_to = date_to, date_from
+        sort = params.get("sort", DEFAULT_SORT)
+        try:
+            page = max(1, min(int(params.get("page", "1")), 1_000_000))
+        except ValueError:
+            page = 1
+        return cls(
+            workspace=workspace,
+            date_from=date_from,
+            date_to=date_to,
+            segment=params.get("segment", "").strip(),
+            owner=params.get("owner", "").strip(),
+            status=_enum_values(params.getlist("status"), TicketStatus),
+            priority=_enum_values(params.getlist("priority"), Priority),
+            q=params.get("q", "").strip()[:MAX_SEARCH],
+            sort=sort if sort in SORTS else DEFAULT_SORT,
+            cursor=params.get("cursor", "") if params.get("cursor", "").isascii() else "",
+            page=page if params.get("cursor") else 1,
+            explicit_dates=explicit,
+        )
+
+    # --- to the store -----------------------------------------------------------------
+
+    def ticket_filters(self, time_zone: str, *, with_status: bool = True) -> TicketFilters:
+        """The store's filters: dates become the reader's midnights, in UTC."""
+        zone = ZoneInfo(time_zone)
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+        return TicketFilters(
+            workspace_id=self.workspace,
+            reported_from=midnight(self.date_from) if self.date_from else None,
+            reported_to=midnight(self.date_to + timedelta(days=1)) if self.date_to else None,
+            segment=self.segment or None,
+            owner=self.owner or None,
+            status=[TicketStatus(s) for s in self.status] if with_status else None,
+            priority=[Priority(p) for p in self.priority] or None,
+            q=self.q or None,
+        )
+
+    # --- to URLs ----------------------------------------------------------------------
+
+    def params(self, *, paging: bool = False) -> list[tuple[str, str]]:
+        """The filters as query parameters (and the sort; the cursor when paging)."""
+        pairs: list[tuple[str, str]] = [("workspace", self.workspace)]
+        # Default dates stay out of links: a shared link keeps meaning "the
+        # last 30 days" tomorrow.
+        if self.explicit_dates:
+            pairs += [
+                ("from", self.date_from.isoformat() if self.date_from else ""),
+                ("to", self.date_to.isoformat() if self.date_to else ""),
+            ]
+        for name in ("segment", "owner", "q"):
+            if getattr(self, name):
+                pairs.append((name, getattr(self, name)))
+        pairs += [("status", s) for s in self.status]
+        pairs += [("priority", p) for p in self.priority]
+        if self.sort != DEFAULT_SORT:
+            pairs.append(("sort", self.sort))
+        if paging and self.cursor:
+            pairs += [("cursor", self.cursor), ("page", str(self.page))]
+        return pairs
+
+    def query_string(self, **changes: object) -> str:
+        """This view's query with some filters changed (and the page reset)."""
+        changed = replace(self, cursor="", page=1, **changes) if changes else replace(self, cursor="", page=1)
+        return urlencode(changed.params())
+
+    def page_query(self, cursor: str, page: int) -> str:
+        return urlencode(replace(self, cursor=cursor, page=page).params(paging=True))
+
+    def api_query(self, time_zone: str) -> str:
+        """The same filters for the API (the Excel export): exact instants."""
+        filters = self.ticket_filters(time_zone)
+        pairs: list[tuple[str, str]] = [("workspace", self.workspace)]
+        # Without any date the API would fall back to the last 30 days; the
+        # view shows every date, so the export must ask for every date too.
+        reported_from = filters.reported_from
+        if reported_from is None and filters.reported_to is None:
+            reported_from = datetime(1970, 1, 1, tzinfo=UTC)
+        if reported_from is not None:
+            pairs.append(("from", reported_from.isoformat()))
+        if filters.reported_to is not None:
+            pairs.append(("to", filters.reported_to.isoformat()))
+        for name in ("segment", "owner", "q"):
+            if getattr(self, name):
+                pairs.append((name, getattr(self, name)))
+        pairs += [("status", s) for s in self.status]
+        pairs += [("priority", p) for p in self.priority]
+        pairs.append(("sort", self.sort))
+        return urlencode(pairs)
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(
+            self.explicit_dates or self.segment or self.owner or self.status or self.priority or self.q
+        )

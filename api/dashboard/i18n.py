@@ -1,0 +1,169 @@
+"""The dashboard's languages, time zones and formats.
+
+Messages are English in the templates and code (the msgids); each other
+language has a Babel catalog, `locales/<lang>/LC_MESSAGES/messages.po`, kept
+in the repository. The catalogs are compiled in memory (babel's pofile and
+mofile) the first time a language is used, so there is no build step and no
+compiled file to forget. `python -m api.dashboard.catalogs` re-extracts the
+messages and updates the catalogs.
+
+A person's language is their choice (a cookie set by the language selector)
+or else their browser's Accept-Language, negotiated with Babel; their time zone
+is a cookie too, UTC until they choose one.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache, lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from babel import Locale, negotiate_locale
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+CATALOGS = Path(__file__).parent / "locales"
+DOMAIN = "messages"
+SOURCE_LOCALE = "en"
+LOCALES = ("en", "de", "es", "ja", "hu")
+DEFAULT_TIME_ZONE = "UTC"
+
+LOCALE_COOKIE = "cxloop_locale"
+TIME_ZONE_COOKIE = "cxloop_tz"
+ACTOR_COOKIE = "cxloop_actor"
+WORKSPACE_COOKIE = "cxloop_workspace"
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is shown."""
+    return message
+
+
+@cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """The compiled catalog of a language (the msgids themselves for English)."""
+    if locale == SOURCE_LOCALE or locale not in LOCALES:
+        return gettext.NullTranslations()
+    with (CATALOGS / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:
+        catalog = read_po(po, locale=locale, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+_current: ContextVar[gettext.NullTranslations] = ContextVar("dashboard_translations")
+
+
+def gettext_(message: str) -> str:
+    return _current.get(gettext.NullTranslations()).gettext(message)
+
+
+def ngettext_(singular: str, plural: str, n: int) -> str:
+    return _current.get(gettext.NullTranslations()).ngettext(singular, plural, n)
+
+
+@contextmanager
+def speaking(locale: str) -> Iterator[None]:
+    """Render in this language: the templates' `_()` reads it from here."""
+    token = _current.set(translations(locale))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Accept-Language's languages, most wanted first ("de-CH,de;q=0.9" -> de-CH, de)."""
+    weighted = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip()
+        if not tag or tag == "*":
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            weighted.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def choose_locale(cookie: str | None, accept_language: str | None) -> str:
+    if cookie in LOCALES:
+        return cookie
+    return negotiate_locale(parse_accept_language(accept_language), LOCALES, sep="-") or SOURCE_LOCALE
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> tuple[str, ...]:
+    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return (DEFAULT_TIME_ZONE, *zones)
+
+
+def choose_time_zone(cookie: str | None) -> str:
+    if cookie:
+        try:
+            ZoneInfo(cookie)
+            return cookie
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    return DEFAULT_TIME_ZONE
+
+
+def locale_name(locale: str) -> str:
+    """A language as its own speakers write it ("Deutsch", "日本語")."""
+    name = Locale.parse(locale).get_display_name(locale) or locale
+    return name[:1].upper() + name[1:]
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Dates and numbers as the person reading the page writes them."""
+
+    locale: str
+    time_zone: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def datetime(self, value: datetime | None) -> str:
+        """Short: "23. Nov. 2025 17:14" in German."""
+        if value is None:
+            return ""
+        day = format_skeleton("yMMMd", value, tzinfo=self.zone, locale=self.locale)
+        return f"{day} {format_time(value, 'short', tzinfo=self.zone, locale=self.locale)}"
+
+    def date(self, value: date) -> str:
+        return format_date(value, "medium", locale=self.locale)
+
+    def datetime_long(self, value: datetime | None) -> str:
+        """With seconds, for the log: "23.11.2025, 17:14:00"."""
+        if value is None:
+            return ""
+        return format_datetime(value, "medium", tzinfo=self.zone, locale=self.locale)
+
+    def number(self, value: int) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def local_input(self, value: datetime | None) -> str:
+        """A `datetime-local` input's value, in the person's time zone."""
+        if value is None:
+            return ""
+        return value.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,189 @@
+"""What every dashboard page knows about the person reading it and renders
+with: the templates, their language and time zone, the chosen workspace."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from api.dashboard import i18n
+from api.dashboard.i18n import N_, Formats
+from domain.ticket import Priority, TicketStatus
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+STATIC_PATH = "/dashboard/static"
+
+STATUS_LABELS = {
+    TicketStatus.NEW: N_("New"),
+    TicketStatus.OPEN: N_("Open"),
+    TicketStatus.ANSWERED: N_("Answered"),
+    TicketStatus.ESCALATED: N_("Escalated"),
+    TicketStatus.POSTPONED: N_("Postponed"),
+    TicketStatus.RESOLVED: N_("Resolved"),
+    TicketStatus.CLOSED: N_("Closed"),
+    TicketStatus.SPAM: N_("Spam"),
+    TicketStatus.DELETED: N_("Deleted"),
+}
+PRIORITY_LABELS = {
+    Priority.LOW: N_("Low"),
+    Priority.MEDIUM: N_("Medium"),
+    Priority.HIGH: N_("High"),
+    Priority.CRITICAL: N_("Critical"),
+}
+FIELD_LABELS = {
+    "status": N_("Status"),
+    "priority": N_("Priority"),
+    "segment": N_("Segment"),
+    "owner": N_("Owner"),
+    "snooze_until": N_("Snoozed until"),
+}
+EVENT_LABELS = {
+    "created": N_("Created"),
+    "changed": N_("Changed"),
+    "commented": N_("Commented"),
+    "customer_replied": N_("Customer replied"),
+    "escalated_by_rule": N_("Escalated by rule"),
+    "woke_up": N_("Woke up"),
+    "auto_closed": N_("Closed automatically"),
+    "purged": N_("Purged"),
+    "rules_replaced": N_("Escalation rules changed"),
+    "directory_replaced": N_("Segment managers changed"),
+    "rejected": N_("Rejected"),
+}
+# The team's saved quick reasons, offered beside the free-text comment.
+QUICK_REASONS = (
+    N_("Called the customer"),
+    N_("Emailed the customer"),
+    N_("Waiting for the customer"),
+    N_("Refund issued"),
+    N_("Replacement sent"),
+    N_("Handed over to the segment's team"),
+    N_("Duplicate ticket"),
+    N_("Not a real customer"),
+)
+# Messages the page's script shows (it has no catalog of its own).
+SCRIPT_MESSAGES = {
+    "comment_required": N_("A comment is required."),
+    "snooze_required": N_("Choose when the ticket wakes up."),
+    "saving": N_("Saving…"),
+    "saved": N_("Saved."),
+    "moved": N_("Moved to %(status)s."),
+    "refused": N_("Not changed: %(reason)s"),
+    "unassigned": N_("Unassigned"),
+    "failed": N_("Something went wrong; try again."),
+    "live": N_("Live"),
+    "reconnecting": N_("Reconnecting…"),
+    "new_event": N_("New activity"),
+    "confirm_delete": N_("Delete this rule?"),
+}
+
+_environment = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(("html",)),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)
+_environment.globals.update(
+    STATUSES=list(TicketStatus),
+    PRIORITIES=list(Priority),
+    STATUS_LABELS=STATUS_LABELS,
+    PRIORITY_LABELS=PRIORITY_LABELS,
+    FIELD_LABELS=FIELD_LABELS,
+    EVENT_LABELS=EVENT_LABELS,
+    QUICK_REASONS=QUICK_REASONS,
+    STATIC=STATIC_PATH,
+)
+# Ids that tie each <label> to its control: unique within any page.
+_field_ids = itertools.count(1)
+_environment.globals["uid"] = lambda: f"field-{next(_field_ids)}"
+
+
+def _static_version() -> str:
+    # Changes whenever a static file does, so browsers never keep an old script.
+    stamps = [int(p.stat().st_mtime) for p in STATIC_DIR.iterdir() if p.is_file()]
+    return str(max(stamps, default=0))
+
+
+_environment.globals["STATIC_VERSION"] = _static_version()
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The person reading the page: language, time zone, the name they sign with."""
+
+    locale: str
+    time_zone: str
+    actor: str
+
+    @classmethod
+    def of(cls, request: Request) -> Reader:
+        return cls(
+            locale=i18n.choose_locale(
+                request.cookies.get(i18n.LOCALE_COOKIE), request.headers.get("accept-language")
+            ),
+            time_zone=i18n.choose_time_zone(request.cookies.get(i18n.TIME_ZONE_COOKIE)),
+            # The page's script writes it percent-encoded (any name, any script).
+            actor=unquote(request.cookies.get(i18n.ACTOR_COOKIE, "")).strip()[:100],
+        )
+
+    @property
+    def formats(self) -> Formats:
+        return Formats(self.locale, self.time_zone)
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(self.formats.zone).date()
+
+
+def render_fragment(reader: Reader, template: str, **context: Any) -> str:
+    with i18n.speaking(reader.locale):
+        return _environment.get_template(template).render(reader=reader, fmt=reader.formats, **context)
+
+
+def render(
+    request: Request, reader: Reader, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    with i18n.speaking(reader.locale):
+        script_messages = {key: i18n.gettext_(message) for key, message in SCRIPT_MESSAGES.items()}
+        html = _environment.get_template(template).render(
+            request=request,
+            reader=reader,
+            fmt=reader.formats,
+            locales=[(code, i18n.locale_name(code)) for code in i18n.LOCALES],
+            time_zones=i18n.time_zones(),
+            script_messages=script_messages,
+            here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            **context,
+        )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def json_attribute(value: Any) -> Markup:
+    """JSON for a data-* attribute (escaped by the template)."""
+    return Markup.escape(json.dumps(value, default=str))
+
+
+_environment.filters["json_attr"] = json_attribute
+
+
+def _instant(value: str | None, formats: Formats) -> str:
+    """A time written into the log as text (snooze_until) in the reader's format."""
+    try:
+        return formats.datetime_long(datetime.fromisoformat(value)) if value else "—"
+    except (TypeError, ValueError):
+        return value or "—"
+
+
+_environment.globals["instant"] = _instant

@@ -1,0 +1,359 @@
+"""The dashboard's pages: tickets as a list, a live feed and a kanban board,
+the ticket editor, a survey response, and the settings.
+
+Pages only read (the TicketStore's queries, store.configuration and
+store.intake); every change is made by the page's script through the same
+HTTP API that clients use (PATCH /api/tickets/{id}, POST /api/tickets, the
+configuration endpoints), so the dashboard has no code path of its own for a
+change and refuses exactly what the API refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Header, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from api.dashboard import feed, i18n
+from api.dashboard.filters import DashboardQuery
+from api.dashboard.pages import Reader, render, render_fragment
+from api.deps import Services, ServicesDep
+from domain.ticket import TicketState, TicketStatus, can_transition
+from store import configuration, intake
+from store.configuration import ConfigurationError
+from store.tickets import InvalidCursor, TicketPage
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+KANBAN_COLUMN_SIZE = 50
+COOKIE_MAX_AGE = 365 * 24 * 3600
+VIEWS = ("list", "feed", "kanban")
+
+
+@dataclass
+class Workspace:
+    """The chosen workspace and what its pages offer to pick from."""
+
+    id: str
+    choices: list[tuple[str, str]]
+    # segment name -> its managers' usernames
+    segments: dict[str, list[str]]
+
+    @property
+    def owners(self) -> list[str]:
+        return sorted({owner for managers in self.segments.values() for owner in managers})
+
+
+async def _workspace(request: Request, services: Services) -> Workspace:
+    workspaces = await asyncio.to_thread(configuration.list_workspaces, services.engine)
+    choices = [(w.id, w.name) for w in workspaces]
+    known = {w_id for w_id, _ in choices}
+    wanted = request.query_params.get("workspace") or request.cookies.get(i18n.WORKSPACE_COOKIE)
+    if wanted not in known:
+        wanted = choices[0][0] if choices else "default"
+    segments: dict[str, list[str]] = {}
+    if wanted in known:
+        for segment in await asyncio.to_thread(configuration.list_segments, services.engine, wanted):
+            segments[segment.name] = [m.username for m in segment.managers]
+    return Workspace(id=wanted, choices=choices, segments=segments)
+
+
+def _remember_workspace(response: Response, workspace: Workspace) -> Response:
+    if workspace.choices:
+        response.set_cookie(i18n.WORKSPACE_COOKIE, workspace.id, max_age=COOKIE_MAX_AGE, samesite="lax")
+    return response
+
+
+async def _tickets_view(
+    request: Request, services: Services, view: str
+) -> tuple[Reader, Workspace, DashboardQuery, dict]:
+    reader = Reader.of(request)
+    workspace = await _workspace(request, services)
+    query = DashboardQuery.parse(request.query_params, workspace.id, reader.today())
+    # The counts ignore the status filter: each is a tab to switch to.
+    counts = await asyncio.to_thread(
+        services.tickets.counts, query.ticket_filters(reader.time_zone, with_status=False)
+    )
+    context = {
+        "view": view,
+        "workspace": workspace,
+        "query": query,
+        "counts": counts,
+        "export_url": f"/api/tickets/export.xlsx?{query.api_query(reader.time_zone)}",
+    }
+    return reader, workspace, query, context
+
+
+# --- the ticket views ------------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/dashboard", status_code=307)
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request) -> RedirectResponse:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/dashboard/tickets{query}", status_code=307)
+
+
+@router.get("/dashboard/tickets", response_class=HTMLResponse)
+async def ticket_list(request: Request, services: ServicesDep) -> Response:
+    reader, workspace, query, context = await _tickets_view(request, services, "list")
+    filters, error = query.ticket_filters(reader.time_zone), None
+    try:
+        page = await asyncio.to_thread(
+            services.tickets.list, filters, query.sort, query.cursor or None, PAGE_SIZE
+        )
+    except InvalidCursor:
+        # A cursor from another sort order, or mangled: start again at the top.
+        query, error = replace(query, cursor="", page=1), "invalid_cursor"
+        context["query"] = query
+        page = await asyncio.to_thread(services.tickets.list, filters, query.sort, None, PAGE_SIZE)
+    response = render(request, reader, "list.html", page=page, list_error=error, **context)
+    return _remember_workspace(response, workspace)
+
+
+@router.get("/dashboard/feed", response_class=HTMLResponse)
+async def ticket_feed(request: Request, services: ServicesDep) -> Response:
+    reader, workspace, query, context = await _tickets_view(request, services, "feed")
+    items = await asyncio.to_thread(feed.latest, services.engine, query.ticket_filters(reader.time_zone))
+    newest = items[0].event.at if items else datetime.now(UTC)
+    stream_url = f"/dashboard/feed/stream?{query.query_string()}&{urlencode({'since': newest.isoformat()})}"
+    response = render(request, reader, "feed.html", items=items, stream_url=stream_url, **context)
+    return _remember_workspace(response, workspace)
+
+
+@router.get("/dashboard/feed/stream")
+async def ticket_feed_stream(
+    request: Request,
+    services: ServicesDep,
+    since: datetime | None = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events: each new log line as `event: ticket-event` with
+    `data: {"key", "html"}` (the feed item, rendered for the reader)."""
+    reader = Reader.of(request)
+    workspace = await _workspace(request, services)
+    filters = DashboardQuery.parse(request.query_params, workspace.id, reader.today()).ticket_filters(
+        reader.time_zone
+    )
+    start = since or datetime.now(UTC)
+    if last_event_id:  # a reconnecting EventSource resumes where it was
+        try:
+            start = datetime.fromisoformat(last_event_id)
+        except ValueError:
+            pass
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+
+    async def stream() -> AsyncIterator[str]:
+        watermark = feed.Watermark(start)
+        # Lines exactly at `start` were shown with the page already; the
+        # client drops any line it has, so the overlap costs nothing.
+        yield "retry: 2000\n\n"
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + feed.STREAM_SECONDS
+        quiet_since = loop.time()
+        while loop.time() < ends_at:
+            if await request.is_disconnected():
+                return
+            items = watermark.take(
+                await asyncio.to_thread(feed.since, services.engine, filters, watermark.poll_from)
+            )
+            for item in items:
+                html = render_fragment(reader, "_feed_item.html", item=item, fresh=True)
+                data = json.dumps({"key": item.key, "html": html})
+                yield f"id: {watermark.newest.isoformat()}\nevent: ticket-event\ndata: {data}\n\n"
+            if items:
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since > feed.KEEPALIVE_SECONDS:
+                quiet_since = loop.time()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(feed.POLL_SECONDS)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/dashboard/kanban", response_class=HTMLResponse)
+async def ticket_kanban(request: Request, services: ServicesDep) -> Response:
+    reader, workspace, query, context = await _tickets_view(request, services, "kanban")
+    base = query.ticket_filters(reader.time_zone, with_status=False)
+    columns = []
+    for status in TicketStatus:
+        if query.status and status.value not in query.status:
+            page = TicketPage(items=[])
+        else:
+            column_filters = base.model_copy(update={"status": [status]})
+            page = await asyncio.to_thread(
+                services.tickets.list, column_filters, query.sort, None, KANBAN_COLUMN_SIZE
+            )
+        columns.append((status, page.items, context["counts"][status.value]))
+    moves = {
+        ticket.id: [
+            s.value for s in TicketStatus if can_transition(ticket.status, s, ticket.status_before_delete)
+        ]
+        for _, items, _ in columns
+        for ticket in items
+    }
+    response = render(request, reader, "kanban.html", columns=columns, moves=moves, **context)
+    return _remember_workspace(response, workspace)
+
+
+# --- one ticket, one response --------------------------------------------------------
+
+
+@router.get("/dashboard/tickets/{ticket_id}", response_class=HTMLResponse)
+async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -> Response:
+    reader = Reader.of(request)
+    ticket = None
+    if ticket_id.isprintable() and len(ticket_id) <= 200:
+        ticket = await asyncio.to_thread(services.tickets.get, ticket_id)
+    if ticket is None:
+        return render(request, reader, "not_found.html", status_code=404, what="ticket")
+    events = await asyncio.to_thread(services.tickets.events, ticket.id)
+    segments: dict[str, list[str]] = {}
+    try:
+        for segment in await asyncio.to_thread(
+            configuration.list_segments, services.engine, ticket.workspace_id
+        ):
+            segments[segment.name] = [m.username for m in segment.managers]
+    except ConfigurationError:
+        pass
+    if ticket.segment not in segments:  # a segment renamed or removed since
+        segments[ticket.segment] = [ticket.owner] if ticket.owner else []
+    comments = _comments(events)
+    allowed = [s.value for s in TicketStatus if can_transition(ticket.status, s, ticket.status_before_delete)]
+    return render(
+        request,
+        reader,
+        "ticket.html",
+        ticket=ticket,
+        events=events,
+        comments=comments,
+        segments=segments,
+        allowed_statuses=allowed,
+        default_snooze=_default_snooze(reader),
+        back=_back_link(request, ticket),
+    )
+
+
+def _comments(events: list) -> list:
+    """The people's words on the ticket: one entry per change, however many
+    fields it changed (each field is its own log line with the same comment)."""
+    comments, seen = [], set()
+    for event in events:
+        if not event.comment or event.kind.value in ("rules_replaced", "directory_replaced", "rejected"):
+            continue
+        key = (event.at, event.actor, event.comment)
+        if key not in seen:
+            seen.add(key)
+            comments.append(event)
+    return comments
+
+
+def _default_snooze(reader: Reader) -> datetime:
+    tomorrow = datetime.now(UTC).astimezone(reader.formats.zone) + timedelta(days=1)
+    return tomorrow.replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+def _back_link(request: Request, ticket: TicketState) -> str:
+    """Back to the view the editor was opened from, when it was one of ours."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path in (
+        "/dashboard/tickets",
+        "/dashboard/feed",
+        "/dashboard/kanban",
+    ):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return f"/dashboard/tickets?workspace={ticket.workspace_id}"
+
+
+@router.get("/dashboard/responses/{response_id}", response_class=HTMLResponse)
+async def response_page(
+    response_id: str, request: Request, services: ServicesDep, partial: bool = False
+) -> Response:
+    reader = Reader.of(request)
+    stored = None
+    if response_id.isprintable() and len(response_id) <= 200:
+        stored = await asyncio.to_thread(intake.get_response, services.engine, response_id)
+    if stored is None:
+        if partial:
+            return HTMLResponse(render_fragment(reader, "_not_found.html", what="response"), status_code=404)
+        return render(request, reader, "not_found.html", status_code=404, what="response")
+    if partial:
+        return HTMLResponse(render_fragment(reader, "_response.html", stored=stored))
+    return render(request, reader, "response.html", stored=stored)
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+@router.get("/dashboard/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, services: ServicesDep) -> Response:
+    reader = Reader.of(request)
+    workspace = await _workspace(request, services)
+    engine = services.engine
+    segments, surveys, rules = [], [], []
+    known = workspace.id in {w_id for w_id, _ in workspace.choices}
+    if known:
+        segments = await asyncio.to_thread(configuration.list_segments, engine, workspace.id)
+        surveys = await asyncio.to_thread(configuration.list_surveys, engine, workspace.id)
+        rules = await asyncio.to_thread(configuration.list_escalation_rules, engine, workspace.id)
+    alert_rules: dict[str, list[Any]] = {}
+    for survey in surveys:
+        alert_rules[survey.id] = await asyncio.to_thread(intake.list_alert_rules, engine, survey.id)
+    users = await asyncio.to_thread(configuration.list_users, engine)
+    response = render(
+        request,
+        reader,
+        "settings.html",
+        view="settings",
+        workspace=workspace,
+        workspace_known=known,
+        segments=segments,
+        surveys=surveys,
+        alert_rules=alert_rules,
+        escalation_rules=rules,
+        users=[u.username for u in users],
+        survey_names={s.id: s.name for s in surveys},
+    )
+    return _remember_workspace(response, workspace)
+
+
+# --- preferences -----------------------------------------------------------------------
+
+
+def _safe_next(target: str) -> str:
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/dashboard") or "\\" in target:
+        return "/dashboard"
+    return target
+
+
+@router.post("/dashboard/preferences")
+async def preferences(
+    locale: Annotated[str, Form()] = "",
+    tz: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/dashboard",
+) -> RedirectResponse:
+    """The language and time-zone selectors: kept in cookies for a year."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if locale in i18n.LOCALES:
+        response.set_cookie(i18n.LOCALE_COOKIE, locale, max_age=COOKIE_MAX_AGE, samesite="lax")
+    if tz and i18n.choose_time_zone(tz) == tz:
+        response.set_cookie(i18n.TIME_ZONE_COOKIE, tz, max_age=COOKIE_MAX_AGE, samesite="lax")
+    return response

@@ -1,0 +1,584 @@
+/* cxloop dashboard: the little script the server-rendered pages need.
+ *
+ * Every change goes through the same HTTP API that clients use
+ * (PATCH /api/tickets/{id}, POST /api/tickets, the configuration endpoints),
+ * signed with the reader's name in X-Cxloop-Actor. No framework, no build. */
+(function () {
+  "use strict";
+
+  const $ = (selector, root) => (root || document).querySelector(selector);
+  const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
+
+  function readJson(id, fallback) {
+    const element = document.getElementById(id);
+    if (!element) return fallback;
+    try { return JSON.parse(element.textContent); } catch (error) { return fallback; }
+  }
+
+  const messages = readJson("cx-messages", {});
+  const context = readJson("cx-context", {});
+
+  /* "Moved to %(status)s." with {status: "Open"} */
+  function t(key, values) {
+    let text = messages[key] || key;
+    Object.entries(values || {}).forEach(([name, value]) => {
+      text = text.split("%(" + name + ")s").join(String(value));
+    });
+    return text;
+  }
+
+  // --- the reader's name, sent with every change ------------------------------------
+
+  function readCookie(name) {
+    const found = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
+    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+  }
+
+  function actor() {
+    const input = document.getElementById("actor-name");
+    return (input ? input.value : readCookie("cxloop_actor")).trim();
+  }
+
+  function initActor() {
+    const input = document.getElementById("actor-name");
+    if (!input) return;
+    input.addEventListener("change", () => {
+      const value = input.value.trim();
+      document.cookie = "cxloop_actor=" + encodeURIComponent(value) +
+        "; path=/; max-age=" + 365 * 24 * 3600 + "; samesite=lax";
+      toast(t("saved"));
+    });
+  }
+
+  // --- talking to the API ------------------------------------------------------------
+
+  class Refusal extends Error {
+    constructor(status, reason) { super(reason); this.status = status; this.reason = reason; }
+  }
+
+  /* FastAPI's 422 for malformed input lists the fields; say it in one line. */
+  function describe(detail) {
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((item) => {
+        const where = (item.loc || []).filter((part) => part !== "body").join(".");
+        return (where ? where + ": " : "") + (item.msg || "");
+      }).join("; ");
+    }
+    return JSON.stringify(detail);
+  }
+
+  async function api(method, url, body) {
+    const headers = { "Accept": "application/json" };
+    const name = actor();
+    if (name) headers["X-Cxloop-Actor"] = name;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(url, {
+        method, headers, credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new Refusal(0, t("failed"));
+    }
+    if (response.status === 204) return null;
+    let payload = null;
+    try { payload = await response.json(); } catch (error) { payload = null; }
+    if (!response.ok) {
+      throw new Refusal(response.status, payload && payload.detail ? describe(payload.detail) : t("failed"));
+    }
+    return payload;
+  }
+
+  // --- small pieces ------------------------------------------------------------------
+
+  let toastTimer = null;
+  function toast(text, kind) {
+    const element = document.getElementById("toast");
+    if (!element) return;
+    element.textContent = text;
+    element.dataset.kind = kind || "info";
+    element.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { element.hidden = true; }, kind === "error" ? 8000 : 3500);
+  }
+
+  function showError(form, text) {
+    const element = $(".form-error", form);
+    if (!element) { toast(text, "error"); return; }
+    element.textContent = text;
+    element.hidden = !text;
+  }
+
+  function busy(form, on) {
+    $$("button[type=submit]", form).forEach((button) => {
+      button.disabled = on;
+      button.setAttribute("aria-busy", on ? "true" : "false");
+    });
+  }
+
+  /* A wall-clock time in an IANA zone ("2025-11-24T09:00" in Europe/Berlin)
+   * as an instant: guess it is UTC, see what the zone's clock shows then, and
+   * correct by the difference (twice, for a guess that crosses a DST change). */
+  function zonedToIso(local, zone) {
+    const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local || "");
+    if (!match) return null;
+    const wanted = Date.UTC(+match[1], +match[2] - 1, +match[3], +match[4], +match[5]);
+    const format = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone || "UTC", hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
+    const wallClock = (instant) => {
+      const parts = Object.fromEntries(format.formatToParts(new Date(instant)).map((p) => [p.type, p.value]));
+      return Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+    };
+    let instant = wanted;
+    for (let i = 0; i < 2; i++) instant += wanted - wallClock(instant);
+    return new Date(instant).toISOString();
+  }
+
+  // --- quick reasons and owners ------------------------------------------------------
+
+  function initQuickReasons(root) {
+    $$("[data-quick-reason]", root).forEach((chip) => {
+      chip.addEventListener("click", () => {
+        const textarea = $("textarea[name=comment]", chip.closest("form"));
+        const reason = chip.dataset.quickReason;
+        textarea.value = textarea.value.trim() ? textarea.value.trim() + " " + reason : reason;
+        textarea.focus();
+      });
+    });
+  }
+
+  /* The owner is one of the selected segment's managers: refresh the choice
+   * when the segment changes; a segment with one manager pre-selects them. */
+  function refreshOwners(segmentSelect, keep) {
+    const ownerSelect = document.getElementById(segmentSelect.dataset.ownerSelect);
+    if (!ownerSelect) return;
+    const managers = (context.segments || {})[segmentSelect.value] || [];
+    const current = keep !== undefined ? keep : ownerSelect.value;
+    ownerSelect.replaceChildren();
+    const none = new Option(t("unassigned"), "");
+    ownerSelect.add(none);
+    managers.forEach((manager) => ownerSelect.add(new Option(manager, manager)));
+    if (managers.includes(current)) ownerSelect.value = current;
+    else if (managers.length === 1) ownerSelect.value = managers[0];
+    else ownerSelect.value = "";
+  }
+
+  function initOwnerSelects(root) {
+    $$("select[data-owner-select]", root).forEach((select) => {
+      select.addEventListener("change", () => refreshOwners(select));
+    });
+  }
+
+  // --- dialogs -----------------------------------------------------------------------
+
+  function initDialogs() {
+    $$("[data-open-dialog]").forEach((button) => {
+      button.addEventListener("click", () => {
+        const dialog = document.getElementById(button.dataset.openDialog);
+        if (dialog) openDialog(dialog);
+      });
+    });
+    // An error is about what was typed: it goes once the person types again.
+    document.addEventListener("input", (event) => {
+      const error = event.target.form && $(".form-error", event.target.form);
+      if (error) error.hidden = true;
+    });
+    document.addEventListener("click", (event) => {
+      const closer = event.target.closest("[data-close-dialog]");
+      if (closer) closer.closest("dialog").close("cancel");
+    });
+  }
+
+  function openDialog(dialog) {
+    $$(".form-error", dialog).forEach((element) => { element.hidden = true; });
+    dialog.showModal();
+    const first = $("input:not([type=hidden]), select, textarea", dialog);
+    if (first) first.focus();
+  }
+
+  // --- the ticket editor -------------------------------------------------------------
+
+  function initTicketEditor() {
+    const form = document.getElementById("ticket-form");
+    if (!form) return;
+    const original = JSON.parse(form.dataset.original);
+    const status = form.elements.status;
+    const snoozeField = $(".snooze-field", form);
+    const toggleSnooze = () => { snoozeField.hidden = status.value !== "postponed"; };
+    status.addEventListener("change", toggleSnooze);
+    toggleSnooze();
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const comment = form.elements.comment.value.trim();
+      if (!comment) {
+        showError(form, t("comment_required"));
+        form.elements.comment.focus();
+        return;
+      }
+      const change = {};
+      ["status", "priority", "segment"].forEach((name) => {
+        if (form.elements[name].value !== original[name]) change[name] = form.elements[name].value;
+      });
+      const owner = form.elements.owner.value;
+      if (owner !== original.owner) change.owner = owner || null;
+      if (change.status === "postponed") {
+        const until = zonedToIso(form.elements.snooze_until.value, context.time_zone);
+        if (!until) { showError(form, t("snooze_required")); return; }
+        change.snooze_until = until;
+      }
+      showError(form, "");
+      busy(form, true);
+      try {
+        const id = form.dataset.ticketId;
+        if (Object.keys(change).length) {
+          await api("PATCH", "/api/tickets/" + encodeURIComponent(id), Object.assign(change, { comment }));
+        } else {
+          await api("POST", "/api/tickets/" + encodeURIComponent(id) + "/comments", { comment });
+        }
+        sessionStorage.setItem("cx-toast", t("saved"));
+        window.location.reload();
+      } catch (refusal) {
+        showError(form, t("refused", { reason: refusal.reason }));
+        busy(form, false);
+      }
+    });
+  }
+
+  // --- new ticket --------------------------------------------------------------------
+
+  function initNewTicket() {
+    const form = document.getElementById("new-ticket-form");
+    if (!form) return;
+    refreshOwners(form.elements.segment);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = (name) => form.elements[name].value.trim();
+      if (!value("customer_email") || !form.elements.customer_email.checkValidity()) {
+        showError(form, form.elements.customer_email.validationMessage || "customer_email");
+        form.elements.customer_email.focus();
+        return;
+      }
+      if (!value("comment")) {
+        showError(form, t("comment_required"));
+        form.elements.comment.focus();
+        return;
+      }
+      const body = {
+        workspace_id: form.dataset.workspace,
+        customer_email: value("customer_email"),
+        segment: value("segment"),
+        priority: value("priority"),
+        status: value("status"),
+        comment: value("comment"),
+      };
+      if (value("customer_name")) body.customer_name = value("customer_name");
+      if (value("customer_comment")) body.customer_comment = value("customer_comment");
+      if (value("owner")) body.owner = value("owner");
+      busy(form, true);
+      try {
+        const ticket = await api("POST", "/api/tickets", body);
+        window.location.assign("/dashboard/tickets/" + encodeURIComponent(ticket.id));
+      } catch (refusal) {
+        showError(form, t("refused", { reason: refusal.reason }));
+        busy(form, false);
+      }
+    });
+  }
+
+  // --- kanban ------------------------------------------------------------------------
+
+  function initKanban() {
+    const board = document.getElementById("kanban");
+    if (!board) return;
+    const dialog = document.getElementById("move-dialog");
+    const form = document.getElementById("move-form");
+    let pending = null;  // {card, from, to}
+    let dragged = null;
+
+    const columnOf = (status) => $(`.kanban-column[data-status="${status}"]`, board);
+    const labelOf = (status) => $(".column-title span", columnOf(status)).textContent;
+
+    /* The column's count and the status's count above the views. */
+    function adjustCount(status, delta) {
+      [$("[data-count]", columnOf(status)), $(`.count-chip[data-status="${status}"] .count-value`)].forEach((count) => {
+        if (!count) return;
+        const number = parseInt(count.textContent.replace(/\D/g, ""), 10) || 0;
+        count.textContent = String(Math.max(0, number + delta));
+      });
+    }
+
+    function place(card, status) {
+      $("ol.cards", columnOf(status)).prepend(card);
+    }
+
+    function ask(card, to) {
+      const from = card.dataset.status;
+      if (!to || to === from) return;
+      pending = { card, from, to };
+      // Shown in the target column at once; snaps back if refused or cancelled.
+      place(card, to);
+      card.classList.add("moving");
+      form.reset();
+      $("#move-summary").textContent = $(".ticket-link", card).textContent + ": " + labelOf(from) + " → " + labelOf(to);
+      const snooze = $(".snooze-field", form);
+      snooze.hidden = to !== "postponed";
+      if (to === "postponed") {
+        const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+        form.elements.snooze_until.value = tomorrow.toISOString().slice(0, 10) + "T09:00";
+      }
+      openDialog(dialog);
+      form.elements.comment.focus();
+    }
+
+    function snapBack() {
+      if (!pending) return;
+      const { card, from } = pending;
+      const list = $("ol.cards", columnOf(from));
+      list.prepend(card);
+      card.classList.remove("moving");
+      pending = null;
+      const select = $(".move-select", card);
+      if (select) select.value = "";
+    }
+
+    dialog.addEventListener("close", () => {
+      if (pending && dialog.returnValue !== "moved") snapBack();
+    });
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!pending) return;
+      const comment = form.elements.comment.value.trim();
+      if (!comment) { showError(form, t("comment_required")); form.elements.comment.focus(); return; }
+      const body = { status: pending.to, comment };
+      if (pending.to === "postponed") {
+        const until = zonedToIso(form.elements.snooze_until.value, context.time_zone);
+        if (!until) { showError(form, t("snooze_required")); return; }
+        body.snooze_until = until;
+      }
+      busy(form, true);
+      const move = pending;
+      try {
+        const ticket = await api("PATCH", "/api/tickets/" + encodeURIComponent(move.card.dataset.ticketId), body);
+        move.card.dataset.status = ticket.status;
+        move.card.classList.remove("moving");
+        adjustCount(move.from, -1);
+        adjustCount(ticket.status, +1);
+        if (ticket.status !== move.to) place(move.card, ticket.status);
+        rebuildMoveOptions(move.card, ticket.status);
+        pending = null;
+        dialog.close("moved");
+        toast(t("moved", { status: labelOf(ticket.status) }));
+        const link = $(".ticket-link", move.card);
+        if (link) link.focus();
+      } catch (refusal) {
+        dialog.close("refused");  // snaps back
+        toast(t("refused", { reason: refusal.reason }), "error");
+        const select = $(".move-select", move.card);
+        if (select) select.focus();
+      } finally {
+        busy(form, false);
+      }
+    });
+
+    function rebuildMoveOptions(card, status) {
+      const select = $(".move-select", card);
+      if (!select) return;
+      Array.from(select.options).forEach((option) => { option.hidden = option.value === status; option.disabled = option.value === status; });
+      select.value = "";
+    }
+
+    // Mouse: HTML drag and drop.
+    board.addEventListener("dragstart", (event) => {
+      const card = event.target.closest(".card");
+      if (!card) return;
+      dragged = card;
+      card.classList.add("dragging");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", card.dataset.ticketId);
+      const allowed = (card.dataset.moves || "").split(" ");
+      $$(".kanban-column", board).forEach((column) => {
+        column.classList.toggle("drop-allowed", allowed.includes(column.dataset.status));
+      });
+    });
+    board.addEventListener("dragend", () => {
+      if (dragged) dragged.classList.remove("dragging");
+      dragged = null;
+      $$(".kanban-column", board).forEach((column) => column.classList.remove("drop-allowed", "drop-over"));
+    });
+    board.addEventListener("dragover", (event) => {
+      const column = event.target.closest(".kanban-column");
+      if (!column || !dragged) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "move";
+      $$(".kanban-column.drop-over", board).forEach((c) => { if (c !== column) c.classList.remove("drop-over"); });
+      column.classList.add("drop-over");
+    });
+    board.addEventListener("drop", (event) => {
+      const column = event.target.closest(".kanban-column");
+      if (!column || !dragged) return;
+      event.preventDefault();
+      const card = dragged;
+      column.classList.remove("drop-over");
+      ask(card, column.dataset.status);
+    });
+
+    // Keyboard (and touch): "Move to" on each card.
+    board.addEventListener("click", (event) => {
+      const button = event.target.closest(".move-button");
+      if (!button) return;
+      const card = button.closest(".card");
+      ask(card, $(".move-select", card).value);
+    });
+  }
+
+  // --- the live feed -----------------------------------------------------------------
+
+  function initFeed() {
+    const list = document.getElementById("feed");
+    if (!list || !window.EventSource) return;
+    const indicator = document.getElementById("live-indicator");
+    const setState = (state) => {
+      indicator.dataset.state = state;
+      indicator.textContent = state === "live" ? t("live") : t("reconnecting");
+    };
+    const source = new EventSource(list.dataset.stream);
+    source.addEventListener("open", () => setState("live"));
+    source.addEventListener("error", () => setState("reconnecting"));
+    source.addEventListener("ticket-event", (event) => {
+      const item = JSON.parse(event.data);
+      if (document.getElementById("event-" + item.key)) return;
+      const template = document.createElement("template");
+      template.innerHTML = item.html.trim();
+      const element = template.content.firstElementChild;
+      // Newest first: before the first item that is older.
+      const at = element.dataset.at;
+      const after = $$(".feed-item", list).find((other) => other.dataset.at <= at);
+      list.insertBefore(element, after || null);
+      const empty = document.getElementById("feed-empty");
+      if (empty) empty.hidden = true;
+      setTimeout(() => element.classList.remove("fresh"), 4000);
+    });
+    window.addEventListener("pagehide", () => source.close());
+  }
+
+  // --- the customer's response, in a dialog -------------------------------------------
+
+  function initResponseLinks() {
+    const dialog = document.getElementById("response-dialog");
+    if (!dialog) return;
+    document.addEventListener("click", async (event) => {
+      const link = event.target.closest("a.response-link");
+      if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      const body = document.getElementById("response-dialog-body");
+      try {
+        const response = await fetch(link.getAttribute("href") + "?partial=1", { credentials: "same-origin" });
+        body.innerHTML = await response.text();
+      } catch (error) {
+        body.textContent = t("failed");
+      }
+      dialog.showModal();
+      $("[data-close-dialog]", dialog).focus();
+    });
+  }
+
+  // --- settings forms ----------------------------------------------------------------
+
+  function formBody(form) {
+    if (form.dataset.apiBody === "managers") {
+      const managers = $$("[data-manager-row]", form)
+        .filter((row) => !$("input[name=remove]", row).checked)
+        .map((row) => {
+          const max = $("input[name=max_open_tickets]", row).value;
+          return {
+            username: row.dataset.username,
+            available: $("input[name=available]", row).checked,
+            max_open_tickets: max === "" ? null : Number(max),
+          };
+        });
+      if (form.elements.add.value) managers.push({ username: form.elements.add.value });
+      return managers;
+    }
+    const body = {};
+    Array.from(form.elements).forEach((element) => {
+      if (!element.name || element.type === "submit" || element.type === "button") return;
+      const type = element.dataset.type;
+      if (type === "bool") body[element.name] = element.checked;
+      else if (type === "nullable") body[element.name] = element.value || null;
+      else if (type === "hours") body[element.name] = Math.round(Number(element.value) * 3600);
+      else if (type === "managers") body[element.name] = element.value ? [{ username: element.value }] : [];
+      else if (element.value !== "" || element.required) body[element.name] = element.value;
+    });
+    return body;
+  }
+
+  function labelOf(control) {
+    const label = control.labels && control.labels[0];
+    return label ? label.textContent.replace("*", "").trim() : control.name;
+  }
+
+  function initSettings() {
+    $$("form[data-api-url]").forEach((form) => {
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const missing = $$("[required]", form).find((element) => !element.value.trim());
+        if (missing) { showError(form, labelOf(missing)); missing.focus(); return; }
+        busy(form, true);
+        try {
+          await api(form.dataset.apiMethod, form.dataset.apiUrl, formBody(form));
+          sessionStorage.setItem("cx-toast", t("saved"));
+          window.location.reload();
+        } catch (refusal) {
+          showError(form, t("refused", { reason: refusal.reason }));
+          busy(form, false);
+        }
+      });
+    });
+    $$("input[data-api-toggle]").forEach((box) => {
+      box.addEventListener("change", async () => {
+        try {
+          await api("PATCH", box.dataset.apiToggle, { enabled: box.checked });
+          toast(t("saved"));
+        } catch (refusal) {
+          box.checked = !box.checked;
+          toast(t("refused", { reason: refusal.reason }), "error");
+        }
+      });
+    });
+    $$("button[data-api-delete]").forEach((button) => {
+      button.addEventListener("click", async () => {
+        if (!window.confirm(t("confirm_delete"))) return;
+        try {
+          await api("DELETE", button.dataset.apiDelete);
+          sessionStorage.setItem("cx-toast", t("saved"));
+          window.location.reload();
+        } catch (refusal) {
+          toast(t("refused", { reason: refusal.reason }), "error");
+        }
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  document.addEventListener("DOMContentLoaded", () => {
+    initActor();
+    initDialogs();
+    initQuickReasons(document);
+    initOwnerSelects(document);
+    initTicketEditor();
+    initNewTicket();
+    initKanban();
+    initFeed();
+    initResponseLinks();
+    initSettings();
+    const carried = sessionStorage.getItem("cx-toast");
+    if (carried) { sessionStorage.removeItem("cx-toast"); toast(carried); }
+  });
+})();
