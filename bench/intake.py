@@ -1,0 +1,242 @@
+"""Survey intake throughput: signed webhooks until N tickets exist in the read
+model, beside the raw Temporal workflow-start rate measured in the same run.
+
+    .venv/bin/python -m bench.intake [--count 2000] [--concurrency 32] [--database sqlite|postgresql]
+
+Everything on 127.0.0.1, laid out as `make run` lays it out: a Temporal dev
+server (in memory, WAL pragmas), the cxloop worker (`python worker.py`) and the
+API (uvicorn) each in a process of its own, projecting into a real read model;
+this process posts the webhooks over real HTTP with httpx and runs the raw
+baseline's worker.
+
+- raw: `start_workflow` of a bare workflow that completes at once, `--count`
+  of them with `--concurrency` in flight: the Temporal floor for "a workflow
+  per response".
+- intake: `--count` signed detractor responses posted to
+  /api/webhooks/surveys/{id} with `--concurrency` in flight; the clock stops
+  when the read model holds `--count` survey tickets. Each response is one
+  SurveyResponseWorkflow (keeps the response, evaluates the alert rules, picks
+  the owner) and one TicketWorkflow (projected into the read model).
+
+Goal: intake tickets/s at least 0.5 of raw starts/s. Exits non-zero only on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.intake.adapters import sign_cxloop
+from bench.harness import (
+    BenchError,
+    Latency,
+    Watchdog,
+    free_port,
+    goal,
+    latency_table,
+    lighten_httpx,
+    load_line,
+    machine_line,
+    read_model_database,
+    section,
+    shown_url,
+    stdout_to_stderr,
+    table,
+)
+from bench.start_only import StartOnlyWorkflow
+from bench.updates import DEV_SERVER_PRAGMAS, TEMPORAL_CLI, create_workspace
+from store.configuration import create_survey
+from store.db import make_engine, migrate
+from store.models import TicketRow
+from workflows.ticket import SEARCH_ATTRIBUTES
+
+GOAL_RATIO = 0.5
+ROOT = Path(__file__).resolve().parent.parent
+MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "segment": "hidden:segment"}
+
+
+async def bounded(name: str, count: int, concurrency: int, one) -> Latency:
+    """Run `one(i)` for i in range(count), `concurrency` at a time."""
+    numbers = iter(range(count))
+    samples: list[float] = []
+
+    async def runner() -> None:
+        for number in numbers:
+            started = time.perf_counter()
+            await one(number)
+            samples.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(runner())
+    return Latency.of(name, samples, time.perf_counter() - started)
+
+
+async def run(args: argparse.Namespace) -> None:
+    section("Survey intake throughput")
+    print(machine_line())
+    with tempfile.TemporaryDirectory(prefix="cxloop-bench-intake-") as tmp, read_model_database(
+        args.database, Path(tmp)
+    ) as database_url:
+        migrate(database_url)
+        engine = make_engine(database_url)
+        with stdout_to_stderr():
+            env = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=str(TEMPORAL_CLI), search_attributes=SEARCH_ATTRIBUTES,
+                data_converter=pydantic_data_converter, dev_server_extra_args=DEV_SERVER_PRAGMAS,
+            )
+        async with env:
+            temporal = env.client
+            task_queue = f"cxloop-bench-{uuid.uuid4().hex[:8]}"
+            raw_queue = f"bench-start-{uuid.uuid4().hex[:8]}"
+            workspace_id = create_workspace(engine)
+            survey = create_survey(engine, workspace_id, "Bench NPS", field_mapping=MAPPING, default_segment="retail")
+            raw_worker = Worker(temporal, task_queue=raw_queue, workflows=[StartOnlyWorkflow])
+            api_port = free_port()
+            environment = {
+                **os.environ,
+                "CXLOOP_DATABASE_URL": database_url,
+                "CXLOOP_TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
+                "CXLOOP_TASK_QUEUE": task_queue,
+                "CXLOOP_API_PORT": str(api_port),
+            }
+            limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
+            processes = [
+                subprocess.Popen([sys.executable, "worker.py"], env=environment, cwd=ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
+                                  "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
+                                 env=environment, cwd=ROOT, stderr=subprocess.DEVNULL),
+            ]
+            try:
+                async with raw_worker, httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{api_port}", limits=limits, timeout=60
+                ) as http:
+                    deadline = time.monotonic() + 60
+                    while True:
+                        try:
+                            if (await http.get("/healthz")).status_code == 200:
+                                break
+                        except httpx.TransportError:
+                            pass
+                        if time.monotonic() > deadline:
+                            raise BenchError("the API did not become healthy within 60 s")
+                        await asyncio.sleep(0.2)
+                    run_id = uuid.uuid4().hex[:8]
+
+                    async def start_raw(number: int) -> None:
+                        await temporal.start_workflow(
+                            StartOnlyWorkflow.run, id=f"bench-start-{run_id}-{number}", task_queue=raw_queue
+                        )
+
+                    async def post(number: int) -> None:
+                        body = json.dumps({
+                            "response_id": f"{run_id}-{number}",
+                            "answers": {"nps": number % 7, "why": "Late delivery", "email": f"c{number}@example.com"},
+                            "hidden": {"segment": "retail"},
+                        }).encode()
+                        timestamp = int(time.time())
+                        response = await http.post(
+                            f"/api/webhooks/surveys/{survey.id}", content=body,
+                            headers={"X-Cxloop-Timestamp": str(timestamp),
+                                     "X-Cxloop-Signature": sign_cxloop(survey.webhook_secret, timestamp, body),
+                                     "content-type": "application/json"},
+                        )
+                        if response.status_code != 202:
+                            raise BenchError(f"webhook answered {response.status_code}: {response.text[:200]}")
+
+                    def tickets_in_read_model() -> int:
+                        with Session(engine) as session:
+                            return session.scalar(
+                                select(func.count()).select_from(TicketRow).where(TicketRow.workspace_id == workspace_id)
+                            )
+
+                    # Warm-up: sandbox imports, connection pools, statements.
+                    await bounded("warm-up", 50, 8, start_raw)
+                    await bounded("warm-up", 50, 8, lambda n: post(args.count + n))
+                    deadline = time.monotonic() + 60
+                    while await asyncio.to_thread(tickets_in_read_model) < 50:
+                        if time.monotonic() > deadline:
+                            raise BenchError("warm-up tickets did not reach the read model")
+                        await asyncio.sleep(0.2)
+
+                    raw = await bounded(f"raw start_workflow, {args.concurrency} in flight", args.count,
+                                        args.concurrency, lambda n: start_raw(1000 + n))
+                    started = time.perf_counter()
+                    posted = await bounded(f"POST webhook (202), {args.concurrency} in flight", args.count,
+                                           args.concurrency, post)
+                    posting_done = time.perf_counter() - started
+                    deadline = time.monotonic() + args.timeout
+                    while (have := await asyncio.to_thread(tickets_in_read_model)) < args.count + 50:
+                        if time.monotonic() > deadline:
+                            raise BenchError(f"only {have - 50} of {args.count} tickets after {args.timeout:.0f} s")
+                        await asyncio.sleep(0.1)
+                    all_done = time.perf_counter() - started
+            finally:
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    process.wait(timeout=30)
+
+        engine.dispose()
+        raw_rate = raw.throughput
+        intake_rate = args.count / all_done
+        print(f"read model: {shown_url(database_url)}; {load_line()}")
+        print(latency_table([raw, posted]))
+        print(table(
+            ["figure", "value"],
+            [
+                ["raw workflow starts/s", f"{raw_rate:,.0f}"],
+                ["webhooks accepted/s (202)", f"{args.count / posting_done:,.0f}"],
+                [f"tickets in the read model/s ({args.count} end to end)", f"{intake_rate:,.0f}"],
+                ["ratio intake / raw", f"{intake_rate / raw_rate:.2f} (goal >= {GOAL_RATIO}): "
+                                       f"{goal(intake_rate / raw_rate >= GOAL_RATIO)}"],
+            ],
+            right=[False, True],
+        ))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000, help="responses, and raw starts (2000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (32)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite", help="the read model")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the tickets (600)")
+    args = parser.parse_args(argv)
+    if min(args.count, args.concurrency) < 1:
+        parser.error("--count and --concurrency must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    lighten_httpx()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with Watchdog(args.timeout + 300):
+            asyncio.run(run(args))
+    except BenchError as error:
+        print(f"\nbench.intake: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
