@@ -111,6 +111,17 @@ def migrate(url: str, revision: str = "head") -> None:
                 violations = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                 if violations:
                     raise RuntimeError(f"migration left rows with broken foreign keys: {violations[:10]}")
+                # SQLite has no planner statistics until ANALYZE runs, and
+                # without them a filtered list can walk the wrong index (owner +
+                # status on 100,000 tickets: 32 ms instead of 1.6 ms). Each
+                # upgrade refreshes them; they go stale only slowly, since the
+                # planner uses rows per key, not totals. A full ANALYZE, not
+                # `PRAGMA optimize`: before SQLite 3.46 optimize skips tables
+                # never analyzed, and a sampled one (analysis_limit, which 3.46+
+                # optimize applies) reads only the first rows of each index,
+                # all one workspace here, so it cannot tell owners apart. It
+                # costs about 0.1 s per 100,000 tickets, once per upgrade.
+                connection.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
 

@@ -13,6 +13,7 @@ import binascii
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, ClassVar, Literal
@@ -198,7 +199,8 @@ def _key_value(column: str, value: Any) -> Any:
     raise InvalidCursor("malformed cursor")
 
 
-def _where(filters: TicketFilters) -> list[ColumnElement[bool]]:
+def filter_conditions(filters: TicketFilters) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a list, a count, an export or the feed."""
     c = tickets.c
     clauses: list[ColumnElement[bool]] = [c.workspace_id == filters.workspace_id]
     if filters.reported_from is not None:
@@ -212,7 +214,9 @@ def _where(filters: TicketFilters) -> list[ColumnElement[bool]]:
     if filters.status:
         clauses.append(c.status.in_(filters.status))
     if filters.priority:
-        clauses.append(c.priority.in_(filters.priority))
+        # On the rank, which ix_tickets_workspace_priority covers; no index has
+        # the priority's name.
+        clauses.append(c.priority_rank.in_([PRIORITY_RANK[priority] for priority in filters.priority]))
     if filters.q is not None:
         # autoescape: a "%" or "_" typed into the search box is matched literally.
         clauses.append(or_(*(column.icontains(filters.q, autoescape=True) for column in SEARCHED_COLUMNS)))
@@ -227,15 +231,39 @@ def _state_of(row: Row[Any]) -> TicketState:
     return TicketState.model_validate(dict(row._mapping))
 
 
-def _dialect_insert(connection: Connection, table: Table):
-    """INSERT with ON CONFLICT support, which each dialect spells in its module."""
-    match connection.dialect.name:
+def _dialect_insert(connection: Connection | str, table: Table):
+    """INSERT with ON CONFLICT support, which each dialect spells in its module.
+    `connection` is a connection or a dialect name."""
+    match connection if isinstance(connection, str) else connection.dialect.name:
         case "postgresql":
             return postgresql.insert(table)
         case "sqlite":
             return sqlite.insert(table)
         case other:
             raise NotImplementedError(f"the read model supports SQLite and PostgreSQL, not {other}")
+
+
+# The columns of a ticket row: the state's fields and the rank the priority
+# sorts and filters by. _row_of builds exactly these keys.
+_ROW_COLUMNS = (*TicketState.model_fields, "priority_rank")
+
+
+@cache
+def _upsert_statement(dialect_name: str):
+    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE tickets.version <
+    excluded.version RETURNING id: the insert-or-guarded-update in one
+    statement, so two first projections of a new ticket cannot both try to
+    insert it, and RETURNING tells whether the row was written.
+
+    Built once per dialect and executed with the row as its parameters: built
+    per call, `excluded` made a new alias of every column and the statement's
+    cache key carried the values, which cost about two thirds of a projection."""
+    stmt = _dialect_insert(dialect_name, tickets)
+    return stmt.on_conflict_do_update(
+        index_elements=[tickets.c.id],
+        set_={name: stmt.excluded[name] for name in _ROW_COLUMNS if name != "id"},
+        where=tickets.c.version < stmt.excluded.version,
+    ).returning(tickets.c.id)
 
 
 class TicketStore:
@@ -280,17 +308,11 @@ class TicketStore:
 
     @staticmethod
     def _upsert_state(connection: Connection, state: TicketState) -> bool:
-        # INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE tickets.version < new
-        # version: the insert-or-guarded-update in one statement, so two first
-        # projections of a new ticket cannot both try to insert it.
-        row = _row_of(state)
-        stmt = _dialect_insert(connection, tickets).values(row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[tickets.c.id],
-            set_={name: stmt.excluded[name] for name in row if name != "id"},
-            where=tickets.c.version < stmt.excluded.version,
-        ).returning(tickets.c.id)
-        return connection.execute(stmt).first() is not None
+        # The row goes in as execution parameters of a statement built once per
+        # dialect (see _upsert_statement), so SQLAlchemy's compiled cache serves
+        # every projection.
+        upsert = _upsert_statement(connection.dialect.name)
+        return connection.execute(upsert, _row_of(state)).first() is not None
 
     @staticmethod
     def _insert_events(connection: Connection, ticket_id: str, events: Iterable[TicketEvent]) -> None:
@@ -347,7 +369,9 @@ class TicketStore:
 
     def counts(self, filters: TicketFilters) -> dict[str, int]:
         """How many tickets match, by status (every status, 0 when none) and in total."""
-        stmt = select(tickets.c.status, func.count()).where(*_where(filters)).group_by(tickets.c.status)
+        stmt = (
+            select(tickets.c.status, func.count()).where(*filter_conditions(filters)).group_by(tickets.c.status)
+        )
         counts = dict.fromkeys((status.value for status in TicketStatus), 0)
         with self.engine.connect() as connection:
             for status, count in connection.execute(stmt):
@@ -373,7 +397,7 @@ class TicketStore:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         order = _Order.parse(sort)
-        stmt = select(*STATE_COLUMNS).where(*_where(filters))
+        stmt = select(*STATE_COLUMNS).where(*filter_conditions(filters))
         if cursor is not None:
             stmt = stmt.where(order.after(order.decode_cursor(cursor)))
         # One row more than asked tells whether there is a next page.
@@ -393,7 +417,7 @@ class TicketStore:
         order = _Order.parse(sort)
         stmt = (
             select(*STATE_COLUMNS)
-            .where(*_where(filters))
+            .where(*filter_conditions(filters))
             .order_by(*order.order_by())
             .execution_options(yield_per=STREAM_BATCH)
         )
