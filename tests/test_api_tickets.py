@@ -180,6 +180,12 @@ async def test_comments(api: ApiEnv, workspace: str) -> None:
     assert (events[-1]["kind"], events[-1]["comment"], events[-1]["actor"]) == ("commented", "Left a voicemail", "ann")
     response = await api.http.post(f"/api/tickets/{ticket['id']}/comments", json={"comment": ""})
     assert response.status_code == 422
+    # A name in any script arrives percent-encoded (headers are Latin-1).
+    response = await api.http.post(f"/api/tickets/{ticket['id']}/comments", json={"comment": "確認しました"},
+                                   headers={"X-Cxloop-Actor": "%E7%94%B0%E4%B8%AD"})
+    assert response.status_code == 201
+    events = (await api.http.get(f"/api/tickets/{ticket['id']}/events")).json()
+    assert (events[-1]["actor"], events[-1]["comment"]) == ("田中", "確認しました")
 
 
 async def test_late_projection_does_not_roll_back(api: ApiEnv, workspace: str) -> None:

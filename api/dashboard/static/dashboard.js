@@ -71,7 +71,8 @@
   async function api(method, url, body) {
     const headers = { "Accept": "application/json" };
     const name = actor();
-    if (name) headers["X-Cxloop-Actor"] = name;
+    // Headers carry Latin-1 only: a name in any script travels percent-encoded.
+    if (name) headers["X-Cxloop-Actor"] = encodeURIComponent(name);
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
