@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install bench record-histories clean
+.PHONY: run test install bench-updates bench-read-model bench-intake record-histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("cxloop needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -21,6 +21,17 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (on demand, never part of `make test`); each prints its figures
+# beside a raw Temporal or raw SQL baseline measured in the same run.
+bench-updates: $(STAMP)
+	$(BIN)/python -m bench.updates
+
+bench-read-model: $(STAMP)
+	$(BIN)/python -m bench.read_model
+
+bench-intake: $(STAMP)
+	$(BIN)/python -m bench.intake
 
 # Re-record the workflow histories under tests/histories/ (see README).
 record-histories: $(STAMP)
