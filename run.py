@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from settings import Settings, get_settings
-from store.db import migrate
+from store.configuration import STARTER_SEGMENT, STARTER_WORKSPACE_ID, ensure_starter_workspace
+from store.db import make_engine, migrate
 from workflows.ticket import SEARCH_ATTRIBUTES
 
 
@@ -78,6 +79,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        if ensure_starter_workspace(engine):
+            print(f"created workspace '{STARTER_WORKSPACE_ID}' with segment '{STARTER_SEGMENT}' (an empty read model)")
+        engine.dispose()
         server = subprocess.Popen(dev_server_command(settings), start_new_session=True)
         processes.append(server)
         wait_for_port(settings.temporal_address, 60, server)
@@ -100,6 +105,7 @@ def main() -> int:
         host = settings.temporal_address.rsplit(":", 1)[0]
         print(
             f"\ncxloop is running:\n"
+            f"  dashboard        http://{api_address}/dashboard\n"
             f"  API              http://{api_address} (OpenAPI at /docs)\n"
             f"  Temporal server  {settings.temporal_address}\n"
             f"  Temporal UI      http://{host}:{settings.temporal_ui_port}\n"

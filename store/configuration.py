@@ -723,3 +723,20 @@ def _check_rule(session: Session, rule: EscalationRuleRow) -> None:
         problems.append("after_seconds must be a positive number of seconds")
     if problems:
         raise InvalidConfiguration("; ".join(problems))
+
+
+# --- a first run ---------------------------------------------------------------------
+
+STARTER_WORKSPACE_ID = "default"
+STARTER_SEGMENT = "general"
+
+
+def ensure_starter_workspace(engine: Engine) -> bool:
+    """On an empty read model, create the workspace `default` with one segment,
+    `general`, so that a first `make run` can take tickets at once. Returns
+    True when it created them; a configured database is left as it is."""
+    if list_workspaces(engine):
+        return False
+    create_workspace(engine, "Default", STARTER_WORKSPACE_ID)
+    create_segment(engine, STARTER_WORKSPACE_ID, STARTER_SEGMENT)
+    return True

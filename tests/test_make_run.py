@@ -18,11 +18,12 @@ import urllib.request
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.ticket import workflow_id_for
 from store.db import make_engine
-from store.models import Segment, Workspace
+from store.models import Segment
 from workflows.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,15 +76,16 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
         await wait_until(api_healthy)
         assert (tmp_path / "data" / "temporal.db").exists()
         # A ticket through the API (its workspace configured in the read model).
-        with Session(make_engine(env["CXLOOP_DATABASE_URL"])) as session, session.begin():
-            session.add(Workspace(id="default", name="Default"))
-            session.flush()
-            session.add(Segment(workspace_id="default", name="retail"))
+        # A first run creates workspace "default" with segment "general".
+        with Session(make_engine(env["CXLOOP_DATABASE_URL"])) as session:
+            assert [(s.workspace_id, s.name) for s in session.scalars(select(Segment))] == [("default", "general")]
         api = f"http://127.0.0.1:{api_port}"
         async with httpx.AsyncClient(base_url=api, timeout=30) as http:
             assert (await http.get("/healthz")).status_code == 200
+            dashboard = await http.get("/dashboard/tickets")
+            assert dashboard.status_code == 200 and "Default" in dashboard.text
             created = await http.post("/api/tickets", json={
-                "customer_email": "a@example.com", "segment": "retail", "comment": "walk-in"})
+                "customer_email": "a@example.com", "segment": "general", "comment": "walk-in"})
             assert created.status_code == 201, created.text
             changed = await http.patch(f"/api/tickets/{created.json()['id']}", json={"status": "open", "comment": "seen"})
             assert changed.status_code == 200 and changed.json()["status"] == "open"
