@@ -333,6 +333,9 @@ class TicketEventRow(Base):
     a projection delivered twice stores it once."""
 
     __tablename__ = "ticket_events"
+    # The dashboard's feed reads the newest lines, and polls for lines newer
+    # than the last it sent.
+    __table_args__ = (sa.Index("ix_ticket_events_at", "at"),)
 
     ticket_id: Mapped[str] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
