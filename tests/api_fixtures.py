@@ -28,7 +28,6 @@ from api.app import create_app
 from settings import Settings
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
-from store.tickets import TicketStore
 from tests.db_fixtures import _postgres_database
 from worker import build_worker
 

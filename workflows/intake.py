@@ -39,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.alerts import evaluate
     from domain.commands import NewTicket, Refused, decide_create
     from domain.contracts import UNSORTED_SEGMENT, IntakeResult, MessageIntake, SurveyIntake
-    from domain.responses import MappedResponse, SurveyResponse
     from domain.ticket import Priority, Source, TicketPolicy, reference_for, ticket_id_for_response, workflow_id_for
     from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 

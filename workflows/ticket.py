@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         CustomerReply,
         Decision,
         EscalateCommand,
-        NewTicket,
         Refused,
         ReplacePolicy,
         SnoozeCommand,
