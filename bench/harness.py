@@ -8,7 +8,9 @@ samples is not simply the third-largest one.
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
+import logging
 import os
 import platform
 import signal
@@ -16,7 +18,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,3 +285,20 @@ class Watchdog:
             except OSError:
                 pass
         os._exit(3)
+
+
+def run_async_bench(prog: str, run: Callable[[], Awaitable[None]], timeout: float) -> int:
+    """The `main` of an async benchmark: run it under a watchdog, and turn its
+    errors into a message and exit status 1 (a missed goal is not an error)."""
+    lighten_httpx()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with Watchdog(timeout):
+            asyncio.run(run())
+    except BenchError as error:
+        print(f"\n{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print(f"\n{prog}: error: the run took longer than {timeout:.0f} s", file=sys.stderr)
+        return 1
+    return 0

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -46,14 +45,13 @@ from api.intake.adapters import sign_cxloop
 from bench.harness import (
     BenchError,
     Latency,
-    Watchdog,
     free_port,
     goal,
     latency_table,
-    lighten_httpx,
     load_line,
     machine_line,
     read_model_database,
+    run_async_bench,
     section,
     shown_url,
     stdout_to_stderr,
@@ -227,15 +225,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    lighten_httpx()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with Watchdog(args.timeout + 300):
-            asyncio.run(run(args))
-    except BenchError as error:
-        print(f"\nbench.intake: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_async_bench("bench.intake", lambda: run(args), args.timeout + 300)
 
 
 if __name__ == "__main__":

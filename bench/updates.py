@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import sysconfig
 import tempfile
@@ -65,18 +64,17 @@ from bench.harness import (
     LATENCY_HEADERS,
     BenchError,
     Latency,
-    Watchdog,
     child_pids,
     free_port,
     goal,
     latency_cells,
-    lighten_httpx,
     load_line,
     machine_line,
     ms,
     process_cpu_seconds,
     ratio,
     read_model_database,
+    run_async_bench,
     section,
     shown_url,
     stdout_to_stderr,
@@ -643,21 +641,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    lighten_httpx()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with Watchdog(args.timeout + 60):
-            asyncio.run(run(args))
-    except BenchError as error:
-        print(f"\nbench.updates: error: {error}", file=sys.stderr)
-        return 1
-    except TimeoutError:
-        print(
-            f"\nbench.updates: error: the run took longer than --timeout {args.timeout:.0f} s",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return run_async_bench("bench.updates", lambda: run(args), args.timeout + 60)
 
 
 if __name__ == "__main__":
