@@ -24,6 +24,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from domain.commands import NewTicket
 from domain.ticket import Source, TicketPolicy, TicketState, workflow_id_for
@@ -112,6 +113,18 @@ async def register_search_attributes(client: Client) -> None:
             search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
         )
     )
+
+
+async def execute_in_sandbox(env: WorkflowEnvironment, workflow_class: type, arg: Any, result_type: Any) -> Any:
+    """Run `workflow_class` once in Temporal's default sandbox and return its
+    result: proof that the code it calls is deterministic enough to run there."""
+    task_queue = f"sandbox-{uuid.uuid4().hex[:8]}"
+    # A sandbox restriction hit fails the test at once instead of retrying the task.
+    async with Worker(env.client, task_queue=task_queue, workflows=[workflow_class],
+                      workflow_failure_exception_types=[Exception]):
+        return await env.client.execute_workflow(
+            workflow_class.run, arg, id=f"sandbox-{uuid.uuid4()}", task_queue=task_queue, result_type=result_type
+        )
 
 
 def _require(path: Path) -> str:

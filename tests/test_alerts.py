@@ -7,17 +7,18 @@ also pin the shape clients send.
 from __future__ import annotations
 
 import re
-import sysconfig
-import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
+from temporalio.testing import WorkflowEnvironment
 
 with workflow.unsafe.imports_passed_through():
+    # The sandbox re-imports this module for its workflow: everything else
+    # comes from the host.
+    from tests.conftest import execute_in_sandbox
     from domain.alerts import (
         AlertDecision,
         AlertRule,
@@ -655,14 +656,10 @@ class AlertIntakeWorkflow:
         return IntakeAnswer(decision=decision, owner=owner)
 
 
-async def test_runs_inside_the_workflow_sandbox() -> None:
+async def test_runs_inside_the_workflow_sandbox(time_skipping_server: WorkflowEnvironment) -> None:
     """domain.alerts and domain.assignment are passed through (see the imports at
     the top), as workflows do for domain modules; the request goes as plain JSON,
     so the rules are validated inside the sandbox too."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-    from temporalio.worker import Worker
-
     request = {
         "rules": [
             detractor_rule().model_dump(mode="json"),
@@ -678,28 +675,7 @@ async def test_runs_inside_the_workflow_sandbox() -> None:
         "managers": [{"username": "cal"}, {"username": "ann"}, {"username": "bob", "available": False}],
         "previous_owner": "ann",
     }
-    test_server = Path(sysconfig.get_path("scripts")) / "temporal-test-server"
-    if not test_server.exists():
-        pytest.fail(f"{test_server} is missing: run `make test`, which installs it into .venv")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter
-    )
-    async with env:
-        task_queue = f"alerts-test-{uuid.uuid4().hex[:8]}"
-        async with Worker(
-            env.client,
-            task_queue=task_queue,
-            workflows=[AlertIntakeWorkflow],
-            # A sandbox restriction hit fails the test at once instead of retrying the task.
-            workflow_failure_exception_types=[Exception],
-        ):
-            answer = await env.client.execute_workflow(
-                AlertIntakeWorkflow.run,
-                request,
-                id=f"alerts-{uuid.uuid4()}",
-                task_queue=task_queue,
-                result_type=IntakeAnswer,
-            )
+    answer = await execute_in_sandbox(time_skipping_server, AlertIntakeWorkflow, request, IntakeAnswer)
 
     ticket = answer.decision.ticket
     assert ticket is not None

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import random
 import re
-import sysconfig
-import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
+from temporalio.testing import WorkflowEnvironment
 
 with workflow.unsafe.imports_passed_through():
+    # The sandbox re-imports this module for its workflow: everything else
+    # comes from the host.
+    from tests.conftest import execute_in_sandbox
     from domain.calendar import (
         SEARCH_HORIZON_DAYS,
         BusinessCalendar,
@@ -467,14 +468,10 @@ class BusinessDeadlineWorkflow:
         return answers
 
 
-async def test_runs_inside_the_workflow_sandbox() -> None:
+async def test_runs_inside_the_workflow_sandbox(time_skipping_server: WorkflowEnvironment) -> None:
     """The worker's default sandbox runs the calendar code, reading time-zone files
     itself when a zone is first used there; domain.calendar is passed through
     (see the import at the top), as workflows/ticket.py does for domain modules."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-    from temporalio.worker import Worker
-
     requests: list[DeadlineRequest | dict] = [
         DeadlineRequest(calendar=EASTER, start=cest("2026-04-02 16:00"), duration=2 * H),
         DeadlineRequest(calendar=NY_ALWAYS, start=est("2026-03-08 00:00"), duration=24 * H),
@@ -487,28 +484,7 @@ async def test_runs_inside_the_workflow_sandbox() -> None:
             "duration": "PT30M",
         },
     ]
-    test_server = Path(sysconfig.get_path("scripts")) / "temporal-test-server"
-    if not test_server.exists():
-        pytest.fail(f"{test_server} is missing: run `make test`, which installs it into .venv")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter
-    )
-    async with env:
-        task_queue = f"calendar-test-{uuid.uuid4().hex[:8]}"
-        async with Worker(
-            env.client,
-            task_queue=task_queue,
-            workflows=[BusinessDeadlineWorkflow],
-            # A sandbox restriction hit fails the test at once instead of retrying the task.
-            workflow_failure_exception_types=[Exception],
-        ):
-            answers = await env.client.execute_workflow(
-                BusinessDeadlineWorkflow.run,
-                requests,
-                id=f"calendar-{uuid.uuid4()}",
-                task_queue=task_queue,
-                result_type=list[DeadlineAnswer],
-            )
+    answers = await execute_in_sandbox(time_skipping_server, BusinessDeadlineWorkflow, requests, list[DeadlineAnswer])
 
     due = [answer.due_at for answer in answers]
     assert due == [cest("2026-04-07 10:00"), edt("2026-03-09 01:00"), utc("2026-03-28 13:15")]
