@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install bench-updates bench-read-model bench-intake record-histories clean
+.PHONY: run test install reconcile bench-updates bench-read-model bench-intake record-histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("cxloop needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Compare every ticket workflow with the read model and repair the read model
+# from the workflows: `make reconcile RECONCILE_ARGS="--dry-run --workspace W"`.
+reconcile: $(STAMP)
+	$(BIN)/python reconcile.py $(RECONCILE_ARGS)
 
 # Benchmarks (on demand, never part of `make test`); each prints its figures
 # beside a raw Temporal or raw SQL baseline measured in the same run.

@@ -424,3 +424,42 @@ class TicketStore:
         with self.engine.connect() as connection:
             for row in connection.execute(stmt):
                 yield _state_of(row)
+
+    # --- repairing from the source of truth (reconcile.py) ------------------------
+
+    def ticket_ids(self, workspace_id: str | None = None) -> list[str]:
+        """Every ticket id the read model holds (in one workspace, or in all),
+        so that rows whose workflow no longer exists can be found."""
+        stmt = select(tickets.c.id).order_by(tickets.c.id)
+        if workspace_id is not None:
+            stmt = stmt.where(tickets.c.workspace_id == workspace_id)
+        with self.engine.connect() as connection:
+            return list(connection.scalars(stmt))
+
+    def replace_from_workflow(self, projection: TicketProjection, expected_version: int | None) -> bool:
+        """Make the read model hold exactly what the ticket's workflow holds:
+        its state, even over a row whose version is ahead of it (written by a
+        workflow task that never completed, so the workflow never reached that
+        version), and its whole log (`projection.events`), no line more or less.
+
+        `apply` cannot do this: its version guard refuses to move a row back.
+        Instead this is a compare-and-set: nothing is written, and False is
+        returned, unless the row's version is still `expected_version` (None:
+        no row), so a live projection that landed after the caller read the row
+        is never overwritten with the state the caller compared against."""
+        state = projection.state
+        with write_transaction(self.engine) as connection:
+            self._serialize_writes(connection, state.id)
+            current = connection.scalar(select(tickets.c.version).where(tickets.c.id == state.id))
+            if current != expected_version:
+                return False
+            if state.purged:
+                self._purge(connection, state)
+                return True
+            # The workflow says the ticket lives: a tombstone for it is as wrong as a stale row.
+            connection.execute(delete(purged_tickets).where(purged_tickets.c.ticket_id == state.id))
+            connection.execute(delete(ticket_events).where(ticket_events.c.ticket_id == state.id))
+            connection.execute(delete(tickets).where(tickets.c.id == state.id))
+            connection.execute(insert(tickets), _row_of(state))
+            self._insert_events(connection, state.id, projection.events)
+            return True
