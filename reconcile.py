@@ -88,7 +88,7 @@ class TicketFix:
         ]
         others = [name for name in self.changed_fields if name not in SHOWN_FIELDS and name != "version"]
         if others:
-            shown.append(("also " if shown else "") + " and ".join(others) + ("" if shown else " changed"))
+            shown.append(("also " if shown else "") + ", ".join(others) + ("" if shown else " changed"))
         if self.held_version == self.true_version:
             version = f"same version {self.true_version}"
         else:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ from sqlalchemy import Engine, delete, insert, select, update
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.commands import Command, TicketChange
-from domain.ticket import Priority, TicketProjection, TicketState, TicketStatus, workflow_id_for
-from reconcile import ReconcileResult, listed_ticket_ids, reconcile
+from domain.commands import Command, NewTicket, TicketChange, decide_create
+from domain.ticket import Priority, Source, TicketProjection, TicketState, TicketStatus, workflow_id_for
+from reconcile import ReconcileResult, TicketFix, compare, listed_ticket_ids, reconcile
 from store.db import make_engine, migrate, write_transaction
 from store.models import PRIORITY_RANK
 from store.tickets import TicketStore, purged_tickets, ticket_events, tickets
-from tests.conftest import TicketEnv
+from tests.conftest import TicketEnv, default_policy
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 
@@ -274,6 +274,29 @@ async def test_reconcile_reports_and_repairs_every_kind_of_damage(read_model: Re
     assert lines == {f"ticket {orphan.id}: orphan: no workflow {workflow_id_for(orphan.id)}, row kept"}
     assert result.summary() == "checked 9 tickets: 0 fixed, 1 orphan"
     assert result.fixes == []
+
+
+def test_a_fix_names_the_fields_a_cx_team_reads_and_lists_the_rest() -> None:
+    created = decide_create(
+        NewTicket(id="t-1", source=Source.MANUAL, customer_email="pat@example.com", segment="retail", comment="x"),
+        default_policy(), datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    )
+    held = created.state
+    snoozed = held.model_copy(update={"updated_at": held.updated_at + timedelta(hours=1), "version": 3,
+                                      "snooze_until": held.updated_at + timedelta(days=1)})
+    assert describe(compare("t-1", held, created.events, snoozed, created.events)) == (
+        "ticket t-1: updated_at, snooze_until changed (version 1 -> 3)"
+    )
+    escalated = snoozed.model_copy(update={"status": TicketStatus.ESCALATED, "owner": None})
+    assert describe(compare("t-1", held, created.events, escalated, created.events)) == (
+        "ticket t-1: status new -> escalated, owner ann -> (none), also updated_at, snooze_until (version 1 -> 3)"
+    )
+    assert compare("t-1", held, created.events, held, created.events) is None
+
+
+def describe(fix: TicketFix | None) -> str:
+    assert fix is not None
+    return fix.describe(repaired=True)
 
 
 async def test_a_repair_never_overwrites_a_projection_that_landed_meanwhile(read_model: ReadModelWorker) -> None:
