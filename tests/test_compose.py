@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import uuid
 from collections.abc import Mapping
@@ -59,12 +60,17 @@ def docker_compose() -> str:
 
 def run_compose_config(*args: str, environment: Mapping[str, str] = {}) -> subprocess.CompletedProcess[str]:
     """`docker-compose config` on the defaults alone: the caller's CXLOOP_* and
-    other variables are left out unless given in `environment`."""
+    other variables, and an `.env` file beside docker-compose.yml, are left out
+    unless given in `environment`."""
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
-    return subprocess.run(
-        [docker_compose(), "--file", str(COMPOSE_FILE), "--project-name", "cxloop", "config", *args],
-        env={**base, **environment}, capture_output=True, text=True, timeout=60,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        no_variables = Path(scratch) / "empty.env"
+        no_variables.touch()
+        return subprocess.run(
+            [docker_compose(), "--file", str(COMPOSE_FILE), "--env-file", str(no_variables),
+             "--project-name", "cxloop", "config", *args],
+            env={**base, **environment}, capture_output=True, text=True, timeout=60,
+        )
 
 
 def resolved_services(environment: Mapping[str, str] = {}) -> Services:
