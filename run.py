@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from settings import Settings, get_settings
+from store.accounts import ensure_first_admin
 from store.configuration import STARTER_SEGMENT, STARTER_WORKSPACE_ID, ensure_starter_workspace
 from store.db import make_engine, migrate
 from workflows.ticket import SEARCH_ATTRIBUTES
@@ -58,6 +59,22 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def first_admin(engine, settings: Settings) -> str:
+    """On a database without an admin, create one with a random password,
+    kept (readable by this user only) in .data/first-admin-password so that
+    the banner can say how to sign in. Answers that hint."""
+    password_file = Path(settings.data_dir) / "first-admin-password"
+    password = ensure_first_admin(engine, settings.first_admin_username, settings.first_admin_email)
+    if password is not None:
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n")
+        print(f"created the first admin '{settings.first_admin_username}' with password {password}")
+    if password_file.exists():
+        return (f"as '{settings.first_admin_username}', password in {password_file} "
+                "(change it: PUT /api/me/password)")
+    return "with your account"
+
+
 def main() -> int:
     settings = get_settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -82,6 +99,7 @@ def main() -> int:
         engine = make_engine(settings.database_url)
         if ensure_starter_workspace(engine):
             print(f"created workspace '{STARTER_WORKSPACE_ID}' with segment '{STARTER_SEGMENT}' (an empty read model)")
+        sign_in = first_admin(engine, settings)
         engine.dispose()
         server = subprocess.Popen(dev_server_command(settings), start_new_session=True)
         processes.append(server)
@@ -112,6 +130,7 @@ def main() -> int:
             f"  worker           task queue {settings.task_queue}\n"
             f"  read model       {settings.database_url}\n"
             f"  mail sink        smtp://{settings.smtp_host}:{settings.smtp_port} -> {mail_dir}/new/\n"
+            f"  sign in          http://{api_address}/login {sign_in}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -37,6 +37,25 @@ class Settings(BaseSettings):
     inbound_email_secret: str = "dev-inbound-email-secret"
     # The public web form's limit per client address (limits' notation).
     form_rate_limit: str = "10/minute"
+    # Survey webhooks and inbound mail, per client address: generous (a survey
+    # platform replays a backlog fast) but bounded.
+    webhook_rate_limit: str = "6000/minute"
+    # Sign-in attempts per client address, and per username.
+    login_rate_limit: str = "10/minute"
+    # Signs the links in customer mails (confirm resolved, not solved). Set
+    # your own in production: whoever knows it can forge those links.
+    secret_key: str = "dev-secret-key-change-me"
+    # Where customers and users reach cxloop: the base of links in mails.
+    public_url: str = "http://127.0.0.1:8000"
+    # A dashboard sign-in lasts this long.
+    session_hours: int = 12
+    # Send the session cookie over HTTPS only. Off for `make run` (plain
+    # http://127.0.0.1); on wherever cxloop is served over HTTPS.
+    cookie_secure: bool = False
+    # `make run` creates this admin (with a random password it prints) on a
+    # database without any admin.
+    first_admin_username: str = "admin"
+    first_admin_email: str = "admin@cxloop.localhost"
 
 
 @lru_cache

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -15,6 +16,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import health
+from api.auth import router as auth
+from api.auth.caller import SignInRequired
 from api.deps import Services
 from api.limits import BodySizeLimit
 from api.configuration import router as configuration
@@ -30,7 +33,10 @@ from store.tickets import TicketStore
 DESCRIPTION = """
 Closed-loop customer-experience tickets. Every ticket is a Temporal workflow;
 changes go to it as updates and are answered once the read model holds them,
-so a client reads its own writes. Errors are `{"detail": ...}`: 404 unknown,
+so a client reads its own writes. Every endpoint but the health check, the
+signed intake and the sign-in wants `Authorization: Bearer <token>` (POST
+/api/tokens makes one). Errors are `{"detail": ...}`: 401 not signed in,
+403 not allowed, 404 unknown (or outside your reach),
 409 not allowed from the current status, 413 body too large, 422 invalid input.
 """
 
@@ -60,11 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="cxloop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(tickets.router)
     app.include_router(intake.router)
     app.include_router(configuration.router)
     app.include_router(dashboard.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, missing: SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?{urlencode({'next': missing.next_url})}", status_code=303)
 
     @app.exception_handler(IntakeRefused)
     async def intake_refused(request: Request, refused: IntakeRefused) -> JSONResponse:

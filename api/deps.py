@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from limits.strategies import RateLimiter
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -32,13 +31,3 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def get_actor(x_cxloop_actor: Annotated[str | None, Header()] = None) -> str:
-    # Until users and sign-in exist (issue 7) the caller names itself; the
-    # log records "api" when it does not. HTTP headers carry Latin-1 only, so
-    # a name in another script (田中) comes percent-encoded.
-    return unquote(x_cxloop_actor or "").strip()[:200] or "api"
-
-
-ActorDep = Annotated[str, Depends(get_actor)]

@@ -1,10 +1,43 @@
-"""Refuse request bodies over the configured size (413) before reading them."""
+"""Limits on what a caller may send: bodies over the configured size (413)
+before they are read, and request rates on the public and sign-in endpoints
+(429 with Retry-After)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 
+from fastapi import HTTPException, Request, status
+from limits import parse as parse_rate
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import Services, ServicesDep
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def hit_rate_limit(services: Services, rate_text: str, scope: str, key: str, detail: str) -> None:
+    """Count one request against `rate_text` ("10/minute", limits' notation)
+    for (scope, key); refuse with 429 once it is spent. Counted in the API
+    process's memory: each replica counts its own."""
+    rate = parse_rate(rate_text)
+    limiter = services.rate_limiter
+    if not limiter.hit(rate, scope, key):
+        reset_at, _ = limiter.get_window_stats(rate, scope, key)
+        retry_after = max(1, int(reset_at - datetime.now(UTC).timestamp()))
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, headers={"Retry-After": str(retry_after)})
+
+
+def rate_limit_per_client(setting: str, scope: str, detail: str) -> Callable[..., None]:
+    """A route dependency: at most `Settings.<setting>` requests per client address."""
+
+    def dependency(request: Request, services: ServicesDep) -> None:
+        hit_rate_limit(services, getattr(services.settings, setting), scope, client_address(request), detail)
+
+    return dependency
 
 
 class BodyTooLarge(Exception):

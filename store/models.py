@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from domain.access import Role as UserRole  # admin, manager, agent: see domain/access.py
 from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketStatus
 
 
@@ -99,12 +100,6 @@ class Base(DeclarativeBase):
 
 
 # --- configuration --------------------------------------------------------------
-
-
-class UserRole(StrEnum):
-    ADMIN = "admin"  # everything
-    MANAGER = "manager"  # tickets of the segments they manage, and their own
-    AGENT = "agent"  # tickets assigned to them
 
 
 class SurveyAdapter(StrEnum):
@@ -185,8 +180,26 @@ class ApiToken(Base):
     id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(unique=True)
+    # What the token is for ("CRM sync"), so its owner knows which to revoke.
+    name: Mapped[str] = mapped_column(default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class UserSession(Base):
+    """A dashboard sign-in. The browser holds a random token in an HttpOnly
+    cookie; only its hash is kept, with the CSRF token that the session's
+    pages must send back with every change. Signing out deletes the row, so a
+    copied cookie stops working at once."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime]
 
 
 class Survey(Base):

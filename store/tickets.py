@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from domain.access import TicketReach
 from domain.ticket import Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
 from store.db import write_transaction
 from store.models import PRIORITY_RANK, PurgedTicketRow, TicketEventRow, TicketRow
@@ -90,6 +91,8 @@ class TicketFilters(BaseModel):
         description="case-insensitive text in the customer's email, name or comment, "
         "the ticket reference or the response id",
     )
+    # Only what the caller may see (domain/access.py); None: everything.
+    reach: TicketReach | None = None
 
     @field_validator("reported_from", "reported_to")
     @classmethod
@@ -203,6 +206,8 @@ def filter_conditions(filters: TicketFilters) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a list, a count, an export or the feed."""
     c = tickets.c
     clauses: list[ColumnElement[bool]] = [c.workspace_id == filters.workspace_id]
+    if filters.reach is not None:
+        clauses.append(or_(c.owner == filters.reach.owner, c.segment.in_(sorted(filters.reach.segments))))
     if filters.reported_from is not None:
         clauses.append(c.reported_at >= filters.reported_from)
     if filters.reported_to is not None:

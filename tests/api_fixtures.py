@@ -12,13 +12,13 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.mail import MailActivities
 from api.app import create_app
 from settings import Settings
+from store import accounts
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from tests.db_fixtures import _postgres_database
@@ -34,6 +35,7 @@ from worker import build_worker
 
 @dataclass
 class ApiEnv:
+    # Signed in as an admin (a bearer token of `admin_username`).
     http: httpx.AsyncClient
     engine: Engine
     temporal: Client
@@ -41,6 +43,22 @@ class ApiEnv:
     task_queue: str
     mailbox: "Mailbox"
     settings: Settings
+    admin_username: str
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers_for(self, username: str, role: UserRole = UserRole.ADMIN) -> dict[str, str]:
+        """A bearer token of `username` (created, with `role`, if they do not
+        exist yet), as request headers."""
+        if username not in self._tokens:
+            with Session(self.engine) as session, session.begin():
+                user = session.scalar(select(User).where(User.username == username))
+                if user is None:
+                    user = User(username=username, email="user@example.com", role=role)
+                    session.add(user)
+                    session.flush()
+                user_id = user.id
+            _, self._tokens[username] = accounts.create_token(self.engine, user_id, "tests")
+        return {"Authorization": f"Bearer {self._tokens[username]}"}
 
 
 class Mailbox(MessageHandler):
@@ -110,11 +128,13 @@ async def api(
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as http:
-            yield ApiEnv(
+            env = ApiEnv(
                 http=http, engine=engine, temporal=dev_server.client,
                 database=api_database_url.split(":", 1)[0], task_queue=task_queue, mailbox=mailbox,
-                settings=settings,
+                settings=settings, admin_username=f"admin-{task_queue}",
             )
+            http.headers.update(env.headers_for(env.admin_username))
+            yield env
     engine.dispose()
 
 

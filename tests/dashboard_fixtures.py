@@ -18,19 +18,21 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from api.auth.caller import SESSION_COOKIE
 from domain.ticket import Priority, Source, TicketState, TicketStatus, reference_for
 from settings import Settings
+from store import accounts
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from store.tickets import TicketStore
@@ -43,17 +45,41 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SERVER_START_SECONDS = 30
 # Playwright waits at most this long for any one thing: a broken page fails fast.
 BROWSER_TIMEOUT_MS = 10_000
+ADMIN = "dashboard-admin"
 
 
 @dataclass
 class DashboardEnv:
     base_url: str
     engine: Engine
-    http: httpx.AsyncClient  # to the running server, like any API client
+    http: httpx.AsyncClient  # to the running server, like any API client, as the admin
     settings: Settings
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def user(self, username: str, role: UserRole = UserRole.ADMIN, password: str | None = None) -> str:
+        """The user's id; created (with `role`, and `password` if given) when new."""
+        with Session(self.engine) as session, session.begin():
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = User(username=username, email=f"{username}@example.com", role=role)
+                session.add(user)
+                session.flush()
+            user_id = user.id
+        if password is not None:
+            accounts.set_password(self.engine, user_id, password)
+        return user_id
+
+    def token_headers(self, username: str, role: UserRole = UserRole.ADMIN) -> dict[str, str]:
+        _, secret = accounts.create_token(self.engine, self.user(username, role), "tests")
+        return {"Authorization": f"Bearer {secret}"}
+
+    def session_cookie(self, username: str = ADMIN, role: UserRole = UserRole.ADMIN) -> dict:
+        """A signed-in dashboard session of `username`, as a browser cookie
+        (what POST /login sets; tests/test_access.py signs in through the form)."""
+        token, _ = accounts.open_session(self.engine, self.user(username, role), timedelta(hours=1))
+        return {"name": SESSION_COOKIE, "value": token, "url": self.base_url, "httpOnly": True, "sameSite": "Lax"}
 
     @property
     def store(self) -> TicketStore:
@@ -123,7 +149,9 @@ async def dashboard(
                 await asyncio.sleep(0.05)
             base_url = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                yield DashboardEnv(base_url=base_url, engine=engine, http=http, settings=settings)
+                env = DashboardEnv(base_url=base_url, engine=engine, http=http, settings=settings)
+                http.headers.update(env.token_headers(ADMIN))
+                yield env
         finally:
             server.should_exit = True
             await asyncio.to_thread(thread.join, 10)
@@ -144,7 +172,18 @@ async def browser():
             await browser.close()
 
 
-async def new_page(browser, *, width: int = 1280, height: int = 900, locale: str = "en-US", **options):
+async def new_page(
+    browser,
+    signed_in: DashboardEnv | None,
+    *,
+    username: str = ADMIN,
+    width: int = 1280,
+    height: int = 900,
+    locale: str = "en-US",
+    **options,
+):
+    """A fresh browser context and page; `signed_in`: with a session of
+    `username` on that dashboard."""
     context = await browser.new_context(
         viewport={"width": width, "height": height},
         locale=locale,
@@ -153,6 +192,8 @@ async def new_page(browser, *, width: int = 1280, height: int = 900, locale: str
         **options,
     )
     context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    if signed_in is not None:
+        await context.add_cookies([signed_in.session_cookie(username)])
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -161,8 +202,9 @@ async def new_page(browser, *, width: int = 1280, height: int = 900, locale: str
 
 
 @pytest.fixture
-async def page(browser):
-    page = await new_page(browser)
+async def page(browser, dashboard: DashboardEnv):
+    """A page signed in as the dashboard's admin."""
+    page = await new_page(browser, dashboard)
     try:
         yield page
     finally:

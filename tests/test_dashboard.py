@@ -26,6 +26,7 @@ from api.intake.adapters import sign_cxloop
 from api.tickets.export import COLUMNS
 from domain.ticket import Priority, TicketStatus
 from store import configuration
+from store.models import UserRole
 from tests.api_fixtures import name_in
 from tests.dashboard_fixtures import ARTIFACTS, DashboardEnv, make_workspace, new_page, read_only_tickets
 
@@ -40,7 +41,7 @@ async def create_ticket(env: DashboardEnv, workspace: str, **fields) -> dict:
         "comment": "Phoned about a late delivery",
         **fields,
     }
-    response = await env.http.post("/api/tickets", json=body, headers={"X-Cxloop-Actor": "setup"})
+    response = await env.http.post("/api/tickets", json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -296,16 +297,13 @@ async def test_open_a_customer_response(
 # --- the ticket editor -------------------------------------------------------------------
 
 
-async def test_edit_a_ticket(dashboard: DashboardEnv, dashboard_workspace: str, page: Page) -> None:
+async def test_edit_a_ticket(dashboard: DashboardEnv, dashboard_workspace: str, browser) -> None:
     ws = dashboard_workspace
     ticket = await create_ticket(dashboard, ws, segment="b2b", customer_comment="Wrong size delivered")
+    # The log names the signed-in user.
+    page = await new_page(browser, dashboard, username="Dana Lead")
     await page.goto(dashboard.url(f"/dashboard/tickets/{ticket['id']}"))
     await expect(page.locator(".details")).to_contain_text("Wrong size delivered")
-
-    await page.get_by_text("Preferences").click()
-    await page.get_by_label("Your name").fill("Dana Lead")
-    await page.get_by_label("Your name").press("Tab")
-    await page.get_by_text("Preferences").click()
 
     form = page.locator("#ticket-form")
     owner = form.get_by_label("Ticket owner")
@@ -358,6 +356,7 @@ async def test_edit_a_ticket(dashboard: DashboardEnv, dashboard_workspace: str, 
     await form.get_by_role("button", name="Update ticket").click()
     await expect(page.locator(".comments li").first).to_contain_text("Left a voicemail")
     no_script_errors(page)
+    await page.context.close()
 
 
 async def test_create_a_ticket(dashboard: DashboardEnv, dashboard_workspace: str, page: Page) -> None:
@@ -399,7 +398,7 @@ async def test_create_a_ticket(dashboard: DashboardEnv, dashboard_workspace: str
 async def test_kanban_drag_and_keyboard(dashboard: DashboardEnv, dashboard_workspace: str, browser) -> None:
     ws = dashboard_workspace
     # A manager's wide screen: every column in view, as they drag between them.
-    page = await new_page(browser, width=1920, height=1080)
+    page = await new_page(browser, dashboard, width=1920, height=1080)
     try:
         await _kanban(dashboard, ws, page)
     finally:
@@ -494,7 +493,7 @@ async def test_feed_shows_api_changes_live(
     response = await dashboard.http.patch(
         f"/api/tickets/{ticket['id']}",
         json={"status": "resolved", "comment": remark},
-        headers={"X-Cxloop-Actor": "api-client"},
+        headers=dashboard.token_headers("api-client"),
     )
     assert response.status_code == 200, response.text
     newest = feed.locator(".feed-item").first
@@ -551,6 +550,57 @@ async def test_download_excel_of_what_the_filters_show(
     assert {row[3] for row in rows[1:]} == {"b2b"}
 
 
+# --- signing in ---------------------------------------------------------------------------
+
+
+async def test_sign_in_see_only_ones_tickets_and_sign_out(
+    dashboard: DashboardEnv, dashboard_workspace: str, browser
+) -> None:
+    ws = dashboard_workspace
+    mine = await create_ticket(dashboard, ws, segment="retail", customer_email="mine@example.com")
+    theirs = await create_ticket(dashboard, ws, segment="support", customer_email="theirs@example.com")
+    password = "ann's long password"
+    dashboard.user(name_in(ws, "ann"), UserRole.MANAGER, password=password)
+
+    page = await new_page(browser, None)
+    try:
+        await page.goto(dashboard.url(f"/dashboard/tickets?workspace={ws}"))
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
+        await page.get_by_label("Username").fill(name_in(ws, "ann"))
+        await page.get_by_label("Password").fill("not it")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+        await page.get_by_label("Username").fill(name_in(ws, "ann"))
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        # Back where she was going, seeing her segment's ticket only.
+        await expect(page).to_have_url(re.compile(rf"/dashboard/tickets\?workspace={ws}$"))
+        rows = page.locator("table.tickets tbody")
+        await expect(rows).to_contain_text(mine["reference"])
+        await expect(rows).not_to_contain_text(theirs["reference"])
+        await expect(page.get_by_role("link", name="Settings")).to_have_count(0)
+        # A change from the page carries the session's CSRF token.
+        await page.goto(dashboard.url(f"/dashboard/tickets/{mine['id']}"))
+        form = page.locator("#ticket-form")
+        await form.get_by_label("Status").select_option("open")
+        await form.get_by_label("Comment").fill("Signed in and on it")
+        await form.get_by_role("button", name="Update ticket").click()
+        await expect(page.locator("table.log tbody tr").first).to_contain_text(name_in(ws, "ann"))
+        assert (await api_ticket(dashboard, mine["id"]))["status"] == "open"
+        # Another segment's ticket is not there for her.
+        response = await page.goto(dashboard.url(f"/dashboard/tickets/{theirs['id']}"))
+        assert response.status == 404
+        await page.get_by_text("Preferences").click()
+        await expect(page.locator("#signed-in-as")).to_have_text(f"Signed in as {name_in(ws, 'ann')}")
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page).to_have_url(re.compile(r"/login$"))
+        await page.goto(dashboard.url("/dashboard/tickets"))
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
+        no_script_errors(page)
+    finally:
+        await page.context.close()
+
+
 # --- languages, time zones, phones -------------------------------------------------------------
 
 
@@ -597,7 +647,7 @@ async def test_switch_language_and_time_zone(
     await shot(page, "list-german")
 
     # Without a choice, the browser's language decides.
-    japanese = await new_page(page.context.browser, locale="ja-JP")
+    japanese = await new_page(page.context.browser, dashboard, locale="ja-JP")
     try:
         await japanese.goto(dashboard.url(f"/dashboard/tickets?workspace={ws}"))
         await expect(japanese.locator("html")).to_have_attribute("lang", "ja")
@@ -622,7 +672,7 @@ async def test_phone_width_list_is_usable(dashboard: DashboardEnv, dashboard_wor
             ],
         )
     )
-    phone = await new_page(browser, width=390, height=844, is_mobile=True, has_touch=True)
+    phone = await new_page(browser, dashboard, width=390, height=844, is_mobile=True, has_touch=True)
     try:
         for path in ("tickets", "kanban", "feed"):
             await phone.goto(dashboard.url(f"/dashboard/{path}?workspace={ws}"))

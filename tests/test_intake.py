@@ -247,7 +247,8 @@ async def test_worker_down_delays_but_loses_nothing(api: ApiEnv, workspace: str)
     settings = api.settings.model_copy(update={"task_queue": task_queue})
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://late.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://late.test",
+                                     headers=api.headers_for(api.admin_username)) as http:
             body = cxloop_body("while-down")
             timestamp = int(time.time())
             accepted = await http.post(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import signal
 import socket
@@ -80,10 +81,23 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
         with Session(make_engine(env["CXLOOP_DATABASE_URL"])) as session:
             assert [(s.workspace_id, s.name) for s in session.scalars(select(Segment))] == [("default", "general")]
         api = f"http://127.0.0.1:{api_port}"
+        # A first run creates an admin and keeps its password for the banner.
+        password = (tmp_path / "data" / "first-admin-password").read_text().strip()
         async with httpx.AsyncClient(base_url=api, timeout=30) as http:
             assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/dashboard/tickets")).status_code == 303  # to the sign-in page
+            form = await http.get("/login")
+            login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+            signed_in = await http.post("/login", data={
+                "username": "admin", "password": password, "csrf_token": login_csrf, "next": "/dashboard/tickets"})
+            assert signed_in.status_code == 303, signed_in.text
             dashboard = await http.get("/dashboard/tickets")
             assert dashboard.status_code == 200 and "Default" in dashboard.text
+            # The signed-in admin makes an API token for what follows.
+            csrf = re.search(r'name="csrf-token" content="([^"]+)"', dashboard.text).group(1)
+            token = await http.post("/api/tokens", json={"name": "make run test"}, headers={"X-CSRF-Token": csrf})
+            assert token.status_code == 201, token.text
+            http.headers["Authorization"] = f"Bearer {token.json()['token']}"
             created = await http.post("/api/tickets", json={
                 "customer_email": "a@example.com", "segment": "general", "comment": "walk-in"})
             assert created.status_code == 201, created.text
@@ -117,5 +131,6 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
         output, _ = launcher.communicate(timeout=30)
     assert launcher.returncode == 0, output
     assert "stopping cxloop" in output
+    assert "created the first admin 'admin'" in output and "sign in" in output
     with socket.socket() as sock:  # the server is gone: its port is free again
         assert sock.connect_ex(("127.0.0.1", port)) != 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+
+from api.auth.caller import admin
 
 from api.configuration.alert_rules import router as alert_rules
 from api.configuration.escalation_rules import router as escalation_rules
@@ -11,6 +13,8 @@ from api.configuration.surveys import router as surveys
 from api.configuration.users import router as users
 from api.configuration.workspaces import router as workspaces
 
-router = APIRouter()
+# Only admins configure (DESIGN.md "Access"); others get 403.
+router = APIRouter(dependencies=[Depends(admin)], responses={401: {"description": "not signed in"},
+                                                             403: {"description": "not an admin"}})
 for resource in (workspaces, users, segments, surveys, alert_rules, escalation_rules):
     router.include_router(resource.router)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,9 @@ from starlette.datastructures import QueryParams
 
 from domain.ticket import Priority, TicketStatus
 from store.tickets import TicketFilters, TicketSort
+
+if TYPE_CHECKING:  # pages imports this module
+    from api.dashboard.pages import Reader
 
 SORTS: tuple[str, ...] = get_args(TicketSort)
 DEFAULT_SORT = "-reported_at"
@@ -88,9 +91,10 @@ class DashboardQuery:
 
     # --- to the store -----------------------------------------------------------------
 
-    def ticket_filters(self, time_zone: str, *, with_status: bool = True) -> TicketFilters:
-        """The store's filters: dates become the reader's midnights, in UTC."""
-        zone = ZoneInfo(time_zone)
+    def ticket_filters(self, reader: Reader, *, with_status: bool = True) -> TicketFilters:
+        """The store's filters: dates become the reader's midnights, in UTC;
+        only tickets in the reader's reach."""
+        zone = ZoneInfo(reader.time_zone)
 
         def midnight(day: date) -> datetime:
             return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
@@ -104,6 +108,7 @@ class DashboardQuery:
             status=[TicketStatus(s) for s in self.status] if with_status else None,
             priority=[Priority(p) for p in self.priority] or None,
             q=self.q or None,
+            reach=reader.reach(self.workspace),
         )
 
     # --- to URLs ----------------------------------------------------------------------
@@ -137,9 +142,9 @@ class DashboardQuery:
     def page_query(self, cursor: str, page: int) -> str:
         return urlencode(replace(self, cursor=cursor, page=page).params(paging=True))
 
-    def api_query(self, time_zone: str) -> str:
+    def api_query(self, reader: Reader) -> str:
         """The same filters for the API (the Excel export): exact instants."""
-        filters = self.ticket_filters(time_zone)
+        filters = self.ticket_filters(reader)
         pairs: list[tuple[str, str]] = [("workspace", self.workspace)]
         # Without any date the API would fall back to the last 30 days; the
         # view shows every date, so the export must ask for every date too.

@@ -40,7 +40,6 @@ DEFAULT_TIME_ZONE = "UTC"
 
 LOCALE_COOKIE = "cxloop_locale"
 TIME_ZONE_COOKIE = "cxloop_tz"
-ACTOR_COOKIE = "cxloop_actor"
 WORKSPACE_COOKIE = "cxloop_workspace"
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from api.dashboard import i18n
 from api.dashboard.i18n import N_, Formats
+from domain.access import Principal, TicketReach
 from domain.ticket import Priority, TicketStatus
 
 HERE = Path(__file__).parent
@@ -122,22 +123,33 @@ _environment.globals["STATIC_VERSION"] = _static_version()
 
 @dataclass(frozen=True)
 class Reader:
-    """The person reading the page: language, time zone, the name they sign with."""
+    """The person reading the page: who they are (None on the sign-in page),
+    their language and time zone, and the CSRF token their changes carry."""
 
     locale: str
     time_zone: str
-    actor: str
+    user: Principal | None = None
+    csrf_token: str | None = None
 
     @classmethod
     def of(cls, request: Request) -> Reader:
+        # Set by api.auth.caller.identify, which every dashboard page depends on.
+        caller = getattr(request.state, "caller", None)
         return cls(
             locale=i18n.choose_locale(
                 request.cookies.get(i18n.LOCALE_COOKIE), request.headers.get("accept-language")
             ),
             time_zone=i18n.choose_time_zone(request.cookies.get(i18n.TIME_ZONE_COOKIE)),
-            # The page's script writes it percent-encoded (any name, any script).
-            actor=unquote(request.cookies.get(i18n.ACTOR_COOKIE, "")).strip()[:100],
+            user=caller.principal if caller is not None else None,
+            csrf_token=caller.csrf_token if caller is not None else None,
         )
+
+    def reach(self, workspace_id: str) -> TicketReach | None:
+        """What of the workspace the reader may see (None: all). Pages are
+        only served to a signed-in reader; without one, nothing is in reach."""
+        if self.user is None:
+            return TicketReach(owner="")
+        return self.user.reach(workspace_id)
 
     @property
     def formats(self) -> Formats:
@@ -168,6 +180,15 @@ def render(
             **context,
         )
     return HTMLResponse(html, status_code=status_code)
+
+
+def safe_next(target: str) -> str:
+    """Where to go after a form: only a dashboard page of this site (never
+    another site: an open redirect would lend it our name)."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/dashboard") or "\\" in target:
+        return "/dashboard"
+    return target
 
 
 def json_attribute(value: Any) -> Markup:

@@ -18,19 +18,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Form, Header, Request
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from api.dashboard import feed, i18n
 from api.dashboard.filters import DashboardQuery
-from api.dashboard.pages import Reader, render, render_fragment
+from api.auth.caller import PageCallerDep, check_csrf, page_caller
+from api.dashboard.pages import Reader, render, render_fragment, safe_next
 from api.deps import Services, ServicesDep
+from api.intake.router import reachable_response
 from domain.ticket import TicketState, TicketStatus, can_transition
 from store import configuration, intake
 from store.configuration import ConfigurationError
 from store.tickets import InvalidCursor, TicketPage
 
-router = APIRouter(include_in_schema=False)
+# Every page needs a signed-in reader; without one, the sign-in page.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_caller)])
 
 PAGE_SIZE = 25
 KANBAN_COLUMN_SIZE = 50
@@ -54,6 +57,10 @@ class Workspace:
 
 async def _workspace(request: Request, services: Services) -> Workspace:
     workspaces = await asyncio.to_thread(configuration.list_workspaces, services.engine)
+    reader = Reader.of(request)
+    if reader.user is not None and not reader.user.is_admin:
+        # Others see the workspaces where they have a segment.
+        workspaces = [w for w in workspaces if w.id in reader.user.workspaces]
     choices = [(w.id, w.name) for w in workspaces]
     known = {w_id for w_id, _ in choices}
     wanted = request.query_params.get("workspace") or request.cookies.get(i18n.WORKSPACE_COOKIE)
@@ -80,14 +87,14 @@ async def _tickets_view(
     query = DashboardQuery.parse(request.query_params, workspace.id, reader.today())
     # The counts ignore the status filter: each is a tab to switch to.
     counts = await asyncio.to_thread(
-        services.tickets.counts, query.ticket_filters(reader.time_zone, with_status=False)
+        services.tickets.counts, query.ticket_filters(reader, with_status=False)
     )
     context = {
         "view": view,
         "workspace": workspace,
         "query": query,
         "counts": counts,
-        "export_url": f"/api/tickets/export.xlsx?{query.api_query(reader.time_zone)}",
+        "export_url": f"/api/tickets/export.xlsx?{query.api_query(reader)}",
     }
     return reader, workspace, query, context
 
@@ -109,7 +116,7 @@ async def dashboard(request: Request) -> RedirectResponse:
 @router.get("/dashboard/tickets", response_class=HTMLResponse)
 async def ticket_list(request: Request, services: ServicesDep) -> Response:
     reader, workspace, query, context = await _tickets_view(request, services, "list")
-    filters, error = query.ticket_filters(reader.time_zone), None
+    filters, error = query.ticket_filters(reader), None
     try:
         page = await asyncio.to_thread(
             services.tickets.list, filters, query.sort, query.cursor or None, PAGE_SIZE
@@ -126,7 +133,7 @@ async def ticket_list(request: Request, services: ServicesDep) -> Response:
 @router.get("/dashboard/feed", response_class=HTMLResponse)
 async def ticket_feed(request: Request, services: ServicesDep) -> Response:
     reader, workspace, query, context = await _tickets_view(request, services, "feed")
-    items = await asyncio.to_thread(feed.latest, services.engine, query.ticket_filters(reader.time_zone))
+    items = await asyncio.to_thread(feed.latest, services.engine, query.ticket_filters(reader))
     newest = items[0].event.at if items else datetime.now(UTC)
     stream_url = f"/dashboard/feed/stream?{query.query_string()}&{urlencode({'since': newest.isoformat()})}"
     response = render(request, reader, "feed.html", items=items, stream_url=stream_url, **context)
@@ -144,9 +151,7 @@ async def ticket_feed_stream(
     `data: {"key", "html"}` (the feed item, rendered for the reader)."""
     reader = Reader.of(request)
     workspace = await _workspace(request, services)
-    filters = DashboardQuery.parse(request.query_params, workspace.id, reader.today()).ticket_filters(
-        reader.time_zone
-    )
+    filters = DashboardQuery.parse(request.query_params, workspace.id, reader.today()).ticket_filters(reader)
     start = since or datetime.now(UTC)
     if last_event_id:  # a reconnecting EventSource resumes where it was
         try:
@@ -191,7 +196,7 @@ async def ticket_feed_stream(
 @router.get("/dashboard/kanban", response_class=HTMLResponse)
 async def ticket_kanban(request: Request, services: ServicesDep) -> Response:
     reader, workspace, query, context = await _tickets_view(request, services, "kanban")
-    base = query.ticket_filters(reader.time_zone, with_status=False)
+    base = query.ticket_filters(reader, with_status=False)
     columns = []
     for status in TicketStatus:
         if query.status and status.value not in query.status:
@@ -222,7 +227,7 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
     ticket = None
     if ticket_id.isprintable() and len(ticket_id) <= 200:
         ticket = await asyncio.to_thread(services.tickets.get, ticket_id)
-    if ticket is None:
+    if ticket is None or reader.user is None or not reader.user.reaches(ticket):
         return render(request, reader, "not_found.html", status_code=404, what="ticket")
     events = await asyncio.to_thread(services.tickets.events, ticket.id)
     segments: dict[str, list[str]] = {}
@@ -284,12 +289,10 @@ def _back_link(request: Request, ticket: TicketState) -> str:
 
 @router.get("/dashboard/responses/{response_id}", response_class=HTMLResponse)
 async def response_page(
-    response_id: str, request: Request, services: ServicesDep, partial: bool = False
+    response_id: str, request: Request, services: ServicesDep, caller: PageCallerDep, partial: bool = False
 ) -> Response:
     reader = Reader.of(request)
-    stored = None
-    if response_id.isprintable() and len(response_id) <= 200:
-        stored = await asyncio.to_thread(intake.get_response, services.engine, response_id)
+    stored = await reachable_response(services, caller.principal, response_id)
     if stored is None:
         if partial:
             return HTMLResponse(render_fragment(reader, "_not_found.html", what="response"), status_code=404)
@@ -305,6 +308,8 @@ async def response_page(
 @router.get("/dashboard/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, services: ServicesDep) -> Response:
     reader = Reader.of(request)
+    if reader.user is None or not reader.user.is_admin:
+        return render(request, reader, "forbidden.html", status_code=403, view="settings")
     workspace = await _workspace(request, services)
     engine = services.engine
     segments, surveys, rules = [], [], []
@@ -337,21 +342,17 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
 # --- preferences -----------------------------------------------------------------------
 
 
-def _safe_next(target: str) -> str:
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/dashboard") or "\\" in target:
-        return "/dashboard"
-    return target
-
-
 @router.post("/dashboard/preferences")
 async def preferences(
+    caller: PageCallerDep,
     locale: Annotated[str, Form()] = "",
     tz: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/dashboard",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
     """The language and time-zone selectors: kept in cookies for a year."""
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    check_csrf(caller, csrf_token)
+    response = RedirectResponse(safe_next(next), status_code=303)
     if locale in i18n.LOCALES:
         response.set_cookie(i18n.LOCALE_COOKIE, locale, max_age=COOKIE_MAX_AGE, samesite="lax")
     if tz and i18n.choose_time_zone(tz) == tz:

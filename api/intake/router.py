@@ -9,17 +9,19 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from limits import parse as parse_rate
 from pydantic import ValidationError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from api.auth.caller import PrincipalDep
 from api.deps import Services, ServicesDep
+from api.limits import rate_limit_per_client
 from api.intake.adapters import ADAPTERS, IntakeRefused, verify_cxloop
 from api.intake.schemas import FormSubmission, InboundMail, IntakeAccepted, ResponseOut
+from domain.access import Principal
 from domain.responses import MissingField, map_response
 from domain.ticket import Source, reference_for
-from store.intake import get_response, get_survey
+from store.intake import StoredResponse, get_response, get_survey
 from workflows.intake import (
     MessageIntake,
     MessageIntakeWorkflow,
@@ -30,6 +32,10 @@ from workflows.intake import (
 )
 
 router = APIRouter(tags=["intake"])
+
+form_rate_limit = rate_limit_per_client("form_rate_limit", "intake-form", "too many submissions; try again later")
+# Signed, but still a door anyone can knock on: bounded per client address.
+webhook_rate_limit = rate_limit_per_client("webhook_rate_limit", "intake-webhook", "too many deliveries; retry later")
 
 SIGNED_BODY = {
     "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True},
@@ -65,7 +71,9 @@ async def _start_once(services: Services, workflow, argument, workflow_id: str) 
     responses={401: {"description": "missing, wrong or stale signature"}, 404: {"description": "unknown survey"},
                413: {"description": "body over 1 MiB"}, 422: {"description": "not JSON, or a mapped field missing"}},
 )
-async def survey_webhook(survey_id: str, request: Request, services: ServicesDep) -> IntakeAccepted:
+async def survey_webhook(
+    survey_id: str, request: Request, services: ServicesDep, _: Annotated[None, Depends(webhook_rate_limit)]
+) -> IntakeAccepted:
     body = await request.body()  # raw: the signature covers these exact bytes
     survey = None
     if survey_id.isprintable() and len(survey_id) <= 200:
@@ -90,11 +98,21 @@ async def survey_webhook(survey_id: str, request: Request, services: ServicesDep
     return IntakeAccepted(duplicate=duplicate, response_id=response_key(survey.id, response.response_id))
 
 
+async def reachable_response(services: Services, principal: Principal, response_id: str) -> StoredResponse | None:
+    """The response, if the user may see it: admins any; others those behind
+    a ticket they reach (a response that made no ticket is admins' only)."""
+    if not response_id.isprintable() or len(response_id) > 200:
+        return None
+    stored = await asyncio.to_thread(get_response, services.engine, response_id)
+    if stored is None or principal.is_admin:
+        return stored
+    ticket = await asyncio.to_thread(services.tickets.get, stored.ticket_id) if stored.ticket_id else None
+    return stored if ticket is not None and principal.reaches(ticket) else None
+
+
 @router.get("/api/responses/{response_id}", summary="A survey response, every answer")
-async def read_response(response_id: str, services: ServicesDep) -> ResponseOut:
-    stored = None
-    if response_id.isprintable() and len(response_id) <= 200:
-        stored = await asyncio.to_thread(get_response, services.engine, response_id)
+async def read_response(response_id: str, services: ServicesDep, principal: PrincipalDep) -> ResponseOut:
+    stored = await reachable_response(services, principal, response_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "response not found")
     return ResponseOut(
@@ -103,21 +121,6 @@ async def read_response(response_id: str, services: ServicesDep) -> ResponseOut:
         customer_email=stored.customer_email, ticket_id=stored.ticket_id,
         answers=[a.model_dump() for a in stored.response.answers], hidden=stored.response.hidden,
     )
-
-
-def form_rate_limit(request: Request, services: ServicesDep) -> None:
-    """At most `form_rate_limit` submissions per client address (kept in the
-    API process's memory: each replica counts its own)."""
-    rate = parse_rate(services.settings.form_rate_limit)
-    client = request.client.host if request.client else "unknown"
-    limiter = services.rate_limiter
-    if not limiter.hit(rate, "intake-form", client):
-        reset_at, _ = limiter.get_window_stats(rate, "intake-form", client)
-        retry_after = max(1, int(reset_at - datetime.now(UTC).timestamp()))
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, "too many submissions; try again later",
-            headers={"Retry-After": str(retry_after)},
-        )
 
 
 @router.post(
@@ -147,7 +150,9 @@ async def web_form(
         "schema": InboundMail.model_json_schema(by_alias=True)}}, "required": True}},
     responses={401: {"description": "missing, wrong or stale signature"}},
 )
-async def inbound_mail(request: Request, services: ServicesDep) -> IntakeAccepted:
+async def inbound_mail(
+    request: Request, services: ServicesDep, _: Annotated[None, Depends(webhook_rate_limit)]
+) -> IntakeAccepted:
     body = await request.body()
     verify_cxloop(services.settings.inbound_email_secret, request.headers, body, datetime.now(UTC))
     try:

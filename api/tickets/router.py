@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
-from api.deps import ActorDep, ServicesDep
+from api.auth.caller import PrincipalDep
+from api.deps import ServicesDep
 from api.tickets import service
 from api.tickets.export import export_filename, write_export
 from api.tickets.schemas import (
@@ -35,6 +36,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def ticket_filters(
+    principal: PrincipalDep,
     workspace: Annotated[str, Query(description="workspace id")] = "default",
     reported_from: Annotated[datetime | None, Query(alias="from", description="reported at or after")] = None,
     reported_to: Annotated[datetime | None, Query(alias="to", description="reported before")] = None,
@@ -52,19 +54,23 @@ def ticket_filters(
         )
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False, include_context=False)) from None
-    return filters.with_defaults(datetime.now(UTC))
+    # Narrowed to what the caller may see: the lists never show a ticket
+    # outside the caller's reach, nor count it.
+    return filters.with_defaults(datetime.now(UTC)).model_copy(update={"reach": principal.reach(workspace)})
 
 
 FiltersDep = Annotated[TicketFilters, Depends(ticket_filters)]
 SortParam = Annotated[TicketSort, Query(description="reported_at, -reported_at, priority or -priority")]
 
 
-async def existing_ticket(ticket_id: str, services: ServicesDep) -> TicketState:
+async def existing_ticket(ticket_id: str, services: ServicesDep, principal: PrincipalDep) -> TicketState:
+    """The ticket, if it exists and the caller may see it: a ticket outside
+    the caller's reach is as unknown as one that does not exist."""
     if not ticket_id.isprintable() or len(ticket_id) > 200:
         # No ticket has such an id; PostgreSQL would refuse a NUL outright.
         raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")
     ticket = await asyncio.to_thread(services.tickets.get, ticket_id)
-    if ticket is None:
+    if ticket is None or not principal.reaches(ticket):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")
     return ticket
 
@@ -73,8 +79,8 @@ TicketDep = Annotated[TicketState, Depends(existing_ticket)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Open a ticket by hand")
-async def create_ticket(body: TicketCreate, services: ServicesDep, actor: ActorDep) -> TicketOut:
-    return TicketOut.of(await service.create_ticket(services, body, actor))
+async def create_ticket(body: TicketCreate, services: ServicesDep, principal: PrincipalDep) -> TicketOut:
+    return TicketOut.of(await service.create_ticket(services, body, principal))
 
 
 @router.get("", summary="List tickets")
@@ -116,16 +122,24 @@ async def get_ticket(ticket: TicketDep) -> TicketOut:
 
 
 @router.patch("/{ticket_id}", summary="Change status, priority, segment or owner, with a comment")
-async def change_ticket(ticket: TicketDep, body: TicketPatch, services: ServicesDep, actor: ActorDep) -> TicketOut:
+async def change_ticket(
+    ticket: TicketDep, body: TicketPatch, services: ServicesDep, principal: PrincipalDep
+) -> TicketOut:
     fields = body.model_dump(exclude_unset=True)
+    if "actor" in fields:
+        # The log names whoever signed the request; a body cannot claim to be someone else.
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "actor is the signed-in user and cannot be set")
     unassign = "owner" in fields and fields["owner"] is None
-    change = TicketChange(**{k: v for k, v in fields.items() if v is not None}, unassign=unassign, actor=actor)
+    change = TicketChange(**{k: v for k, v in fields.items() if v is not None}, unassign=unassign, actor=principal.username)
     return TicketOut.of(await service.send_command(services, ticket, "change", change))
 
 
 @router.post("/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, summary="Comment without a change")
-async def comment_ticket(ticket: TicketDep, body: CommentCreate, services: ServicesDep, actor: ActorDep) -> TicketOut:
-    return TicketOut.of(await service.send_command(services, ticket, "comment", Command(comment=body.comment, actor=actor)))
+async def comment_ticket(
+    ticket: TicketDep, body: CommentCreate, services: ServicesDep, principal: PrincipalDep
+) -> TicketOut:
+    comment = Command(comment=body.comment, actor=principal.username)
+    return TicketOut.of(await service.send_command(services, ticket, "comment", comment))
 
 
 @router.get("/{ticket_id}/events", summary="The ticket's log, oldest first")

@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Services
 from api.tickets.schemas import TicketCreate
+from domain.access import Principal, Role
 from domain.commands import NewTicket, Refused, decide_create
 from domain.ticket import Source, TicketState, TicketStatus, workflow_id_for
 from store.configuration import load_policy
@@ -30,7 +31,7 @@ HTTP_STATUS_OF_REFUSAL = {
 }
 
 
-async def create_ticket(services: Services, body: TicketCreate, actor: str) -> TicketState:
+async def create_ticket(services: Services, body: TicketCreate, principal: Principal) -> TicketState:
     """Start a manual ticket's workflow and answer once the read model holds it."""
     policy = await asyncio.to_thread(load_policy, services.engine, body.workspace_id)
     if body.segment not in policy.segment_managers:
@@ -38,6 +39,14 @@ async def create_ticket(services: Services, body: TicketCreate, actor: str) -> T
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"unknown segment '{body.segment}' in workspace '{body.workspace_id}'",
         )
+    if not principal.may_open_ticket_in(body.workspace_id, body.segment):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not open tickets in segment '{body.segment}'")
+    owner = body.owner
+    if principal.role is Role.AGENT:
+        # An agent's ticket is theirs, or they could not see what they made.
+        if owner not in (None, principal.username):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "an agent opens tickets for themselves only")
+        owner = principal.username
     new = NewTicket(
         id=str(uuid.uuid4()),
         source=Source.MANUAL,
@@ -49,9 +58,9 @@ async def create_ticket(services: Services, body: TicketCreate, actor: str) -> T
         customer_comment=body.customer_comment,
         priority=body.priority,
         status=body.status,
-        owner=body.owner,
+        owner=owner,
         comment=body.comment,
-        actor=actor,
+        actor=principal.username,
     )
     try:
         # The workflow decides the same way; refusing here keeps a bad request

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 
 from api.configuration.fields import CONFLICT, NOT_FOUND, UNPROCESSABLE
 from api.configuration.service import in_store, roll_out
-from api.configuration.users.schemas import UserCreate, UserOut, UserPatch
+from api.configuration.users.schemas import PasswordSet, UserCreate, UserOut, UserPatch
 from api.deps import ServicesDep
+from store import accounts
 from store import configuration as store
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -22,9 +23,36 @@ async def list_users(services: ServicesDep) -> list[UserOut]:
     "", status_code=status.HTTP_201_CREATED, summary="Create a user", responses={**CONFLICT, **UNPROCESSABLE}
 )
 async def create_user(body: UserCreate, services: ServicesDep) -> UserOut:
-    fields = body.model_dump()
+    fields = body.model_dump(exclude={"password"})
     fields["email"] = str(body.email)
-    return UserOut.model_validate(await in_store(store.create_user, services.engine, **fields))
+    password = body.password.get_secret_value() if body.password is not None else None
+    if password is not None:
+        check_strength(password)
+    user = await in_store(store.create_user, services.engine, **fields)
+    if password is not None:
+        await in_store(accounts.set_password, services.engine, user.id, password)
+    return UserOut.model_validate(user)
+
+
+@router.put(
+    "/{user_id}/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set a user's dashboard password (signs out their browsers)",
+    responses={**NOT_FOUND, **UNPROCESSABLE},
+)
+async def set_user_password(user_id: str, body: PasswordSet, services: ServicesDep) -> Response:
+    password = body.password.get_secret_value()
+    check_strength(password)
+    await in_store(store.get_user, services.engine, user_id)  # 404 for an unknown user
+    await in_store(accounts.set_password, services.engine, user_id, password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def check_strength(password: str) -> None:
+    try:
+        accounts.check_password_strength(password)
+    except accounts.AccountError as weak:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(weak)) from None
 
 
 @router.get("/{user_id}", summary="One user", responses=NOT_FOUND)

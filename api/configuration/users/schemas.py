@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints
 
 from api.configuration.fields import Locale, PatchBody, TimeZone, Username
 from store.models import UserRole
@@ -38,6 +38,15 @@ class UserCreate(BaseModel):
     )
     locale: Locale = "en"
     time_zone: TimeZone = Field(default="UTC", description="IANA name, e.g. Europe/Paris")
+    password: SecretStr | None = Field(
+        default=None, description="for the dashboard's sign-in (10 characters or more); none: API tokens only"
+    )
+
+
+class PasswordSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"password": "correct horse battery"}]})
+
+    password: SecretStr = Field(description="10 characters or more")
 
 
 class UserPatch(PatchBody):

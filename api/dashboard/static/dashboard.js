@@ -2,7 +2,7 @@
  *
  * Every change goes through the same HTTP API that clients use
  * (PATCH /api/tickets/{id}, POST /api/tickets, the configuration endpoints),
- * signed with the reader's name in X-Cxloop-Actor. No framework, no build. */
+ * with the signed-in session's cookie and its CSRF token. No framework, no build. */
 (function () {
   "use strict";
 
@@ -27,27 +27,13 @@
     return text;
   }
 
-  // --- the reader's name, sent with every change ------------------------------------
+  // --- the session, sent with every change ------------------------------------------
 
-  function readCookie(name) {
-    const found = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
-    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
-  }
-
-  function actor() {
-    const input = document.getElementById("actor-name");
-    return (input ? input.value : readCookie("cxloop_actor")).trim();
-  }
-
-  function initActor() {
-    const input = document.getElementById("actor-name");
-    if (!input) return;
-    input.addEventListener("change", () => {
-      const value = input.value.trim();
-      document.cookie = "cxloop_actor=" + encodeURIComponent(value) +
-        "; path=/; max-age=" + 365 * 24 * 3600 + "; samesite=lax";
-      toast(t("saved"));
-    });
+  // The session's CSRF token: every change sent with the session cookie
+  // carries it, so that another site cannot make this browser change tickets.
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
 
   // --- talking to the API ------------------------------------------------------------
@@ -70,9 +56,7 @@
 
   async function api(method, url, body) {
     const headers = { "Accept": "application/json" };
-    const name = actor();
-    // Headers carry Latin-1 only: a name in any script travels percent-encoded.
-    if (name) headers["X-Cxloop-Actor"] = encodeURIComponent(name);
+    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -569,7 +553,6 @@
   // -------------------------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
-    initActor();
     initDialogs();
     initQuickReasons(document);
     initOwnerSelects(document);
