@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Survey webhooks and inbound mail, per client address: generous (a survey
     # platform replays a backlog fast) but bounded.
     webhook_rate_limit: str = "6000/minute"
+    # The customer's "is it solved?" links, per client address.
+    customer_link_rate_limit: str = "60/minute"
     # Sign-in attempts per client address, and per username.
     login_rate_limit: str = "10/minute"
     # Signs the links in customer mails (confirm resolved, not solved). Set

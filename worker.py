@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from activities.projection import ProjectionActivities
 from activities.intake import IntakeActivities
 from activities.mail import MailActivities
+from activities.notices import NoticeActivities
 from activities.rollout import RolloutActivities
 from settings import get_settings
 from store.db import make_engine
@@ -37,6 +38,7 @@ def build_worker(
     *,
     engine: Engine | None = None,
     mail: MailActivities | None = None,
+    notices: NoticeActivities | None = None,
     activity_executor: ThreadPoolExecutor | None = None,
     **worker_options,
 ) -> Worker:
@@ -44,7 +46,10 @@ def build_worker(
     projection writes to it and roll-outs and intake run; without one
     (workflow-only tests) the projection only logs."""
     projection = ProjectionActivities(TicketStore(engine) if engine is not None else None)
-    activities: list = [projection.project_ticket]
+    if notices is None:
+        settings = get_settings()
+        notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)
+    activities: list = [projection.project_ticket, notices.send_ticket_notice]
     if engine is not None:
         intake = IntakeActivities(engine)
         activities += [
@@ -77,7 +82,8 @@ async def main() -> None:
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     engine = make_engine(settings.database_url)
     mail = MailActivities(settings.smtp_host, settings.smtp_port, settings.mail_from)
-    worker = build_worker(client, settings.task_queue, engine=engine, mail=mail)
+    notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)
+    worker = build_worker(client, settings.task_queue, engine=engine, mail=mail, notices=notices)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

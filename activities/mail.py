@@ -26,7 +26,7 @@ class MailActivities:
         self._smtp_port = smtp_port
         self._sender = sender
 
-    def _send(self, to: str, subject: str, text: str, message_id_seed: str) -> None:
+    def send(self, to: str, subject: str, text: str, message_id_seed: str) -> None:
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
@@ -42,10 +42,10 @@ class MailActivities:
     def send_auto_reply(self, reply: AutoReply) -> None:
         subject = f"[{reply.reference}] " + (f"Re: {reply.subject}" if reply.subject else "We received your request")
         text = TEMPLATES.get_template("auto_reply.txt").render(**reply.model_dump())
-        self._send(reply.to, subject, text, f"auto-reply.{reply.reference}")
+        self.send(reply.to, subject, text, f"auto-reply.{reply.reference}")
 
     @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
     def send_notification(self, notice: SurveyNotification) -> None:
         subject = f"[cxloop] {notice.rule_name}: response {notice.response_id}"
         text = TEMPLATES.get_template("notification.txt").render(**notice.model_dump())
-        self._send(notice.to, subject, text, f"notice.{notice.survey_id}.{notice.response_id}.{notice.to}")
+        self.send(notice.to, subject, text, f"notice.{notice.survey_id}.{notice.response_id}.{notice.to}")

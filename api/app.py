@@ -21,6 +21,7 @@ from api.auth.caller import SignInRequired
 from api.deps import Services
 from api.limits import BodySizeLimit
 from api.configuration import router as configuration
+from api.customer import router as customer
 from api.dashboard import router as dashboard
 from api.dashboard.pages import STATIC_DIR, STATIC_PATH
 from api.intake import router as intake
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(intake.router)
     app.include_router(configuration.router)
     app.include_router(dashboard.router)
+    app.include_router(customer.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     @app.exception_handler(SignInRequired)

@@ -304,7 +304,8 @@ class TicketRow(Base):
     # Immutable after creation.
     id: Mapped[str] = mapped_column(primary_key=True)
     # Not unique: the short reference is a hash of the id and may collide.
-    reference: Mapped[str]
+    # Indexed: a customer's mail quotes it, and its reply must find the ticket.
+    reference: Mapped[str] = mapped_column(index=True)
     source: Mapped[Source] = mapped_column(enum_values(Source))
     workspace_id: Mapped[str]
     survey_id: Mapped[str | None]

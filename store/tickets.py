@@ -468,3 +468,15 @@ class TicketStore:
             connection.execute(insert(tickets), _row_of(state))
             self._insert_events(connection, state.id, projection.events)
             return True
+
+    def by_reference(self, reference: str) -> list[TicketState]:
+        """The tickets with this reference (one, nearly always: references are
+        short hashes of ids), newest first."""
+        stmt = (
+            select(*STATE_COLUMNS)
+            .where(tickets.c.reference == reference)
+            .order_by(tickets.c.created_at.desc())
+            .limit(10)
+        )
+        with self.engine.connect() as connection:
+            return [_state_of(row) for row in connection.execute(stmt)]

@@ -42,6 +42,9 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/webhooks/surveys/{survey_id}"): PUBLIC,
     ("POST", "/api/intake/form"): PUBLIC,
     ("POST", "/api/intake/email"): PUBLIC,
+    # the customer's signed "is it solved?" links
+    ("GET", "/customer/tickets/{token}"): PUBLIC,
+    ("POST", "/customer/tickets/{token}"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): SIGNED,

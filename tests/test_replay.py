@@ -38,7 +38,8 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_histories_are_committed() -> None:
     names = {path.name for path in RECORDED}
-    for version in ("v1", "v2"):  # v2: after the index-workspace patch
+    # v2: after the index-workspace patch; v4: after the notices patch
+    for version in ("v1", "v2", "v4"):
         assert {f"ticket_{version}_full_lifecycle_run1.json", f"ticket_{version}_continued_as_new_run1.json"} <= names
     assert {"intake_v3_survey_intake_run1.json", "intake_v3_message_intake_run1.json"} <= names
 
@@ -68,3 +69,22 @@ async def test_fresh_histories_replay(time_skipping_server: WorkflowEnvironment)
     for history in histories:
         result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
         assert result.replay_failure is None
+
+
+def test_notices_history_sends_each_notice() -> None:
+    """The v4 lifecycle mails the owner it was created for, the escalation's
+    assignee, and the customer at each of its two resolutions (the patched
+    change is in the history)."""
+    events = json.loads((HISTORIES / "ticket_v4_full_lifecycle_run1.json").read_text())["events"]
+    notices = [
+        json.loads(base64.b64decode(attributes["input"]["payloads"][0]["data"]))
+        for e in events
+        if (attributes := e.get("activityTaskScheduledEventAttributes"))
+        and attributes["activityType"]["name"] == "send_ticket_notice"
+    ]
+    assert [(n["kind"], n["to"]) for n in notices] == [
+        ("assigned", "ann"), ("escalated", "lead"), ("resolved", "pat@example.com"), ("resolved", "pat@example.com"),
+    ]
+    markers = [e for e in events if "markerRecordedEventAttributes" in e
+               and e["markerRecordedEventAttributes"]["markerName"] == "core_patch"]
+    assert markers

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     # Payload models live in domain/ (passed through the sandbox): defining
     # pydantic classes again for every workflow run would cost CPU.
     from domain.contracts import TicketWorkflowInput
+    from domain.notices import SEND_TICKET_NOTICE_ACTIVITY, notices_for
     from domain.ticket import (
         PROJECT_TICKET_ACTIVITY,
         EventKind,
@@ -61,6 +62,11 @@ SEARCH_ATTRIBUTES = (TICKET_STATUS, TICKET_PRIORITY, TICKET_SEGMENT, TICKET_OWNE
 # workflow.patched ids: each guards a change of the workflow's commands, so
 # that histories recorded before it still replay (tests/histories/).
 PATCH_INDEX_WORKSPACE = "index-workspace"
+# Mails to the new owner, the escalation's assignee and the resolved ticket's customer.
+PATCH_NOTICES = "notices"
+
+# A notice is retried this long (the mail server may be down), then given up.
+NOTICE_TIMEOUT = timedelta(days=1)
 
 # The update handler projects inside its own workflow task (a local activity),
 # so the caller's read after the update sees the change. If the read model is
@@ -83,6 +89,9 @@ class TicketWorkflow:
         self._refused_at_creation: Refused | None = None
         self._indexed: dict[str, str | None] = {}
         self._projected_version = 0
+        # Notices being sent: the ticket does not close or continue as new
+        # before they are out (or given up).
+        self._notices_in_flight = 0
         if input.state is not None:
             self._state = input.state
             if not input.unprojected:
@@ -107,6 +116,9 @@ class TicketWorkflow:
                 self._refused_at_creation.reason, type=self._refused_at_creation.code, non_retryable=True
             )
         self._index()
+        if input.state is None:
+            # A new ticket with an owner: they hear of it like of any assignment.
+            self._notify(self._state.model_copy(update={"owner": None}), Decision(state=self._state, events=self._log))
         if self._unprojected and not self._projection_behind:
             await self._project()
         while True:
@@ -119,6 +131,7 @@ class TicketWorkflow:
                 await self._project_durably()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(lambda: self._notices_in_flight == 0)
                 await self._project_durably()
                 workflow.continue_as_new(
                     TicketWorkflowInput(
@@ -141,6 +154,7 @@ class TicketWorkflow:
             except asyncio.TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: self._notices_in_flight == 0)
         if self._projection_behind:
             await self._project_durably()
         return self._state
@@ -362,13 +376,39 @@ class TicketWorkflow:
         return Decision(state=state, events=[event])
 
     async def _commit(self, decision: Decision) -> None:
+        before = self._state
         self._state = decision.state
+        self._notify(before, decision)
         self._log.extend(decision.events)
         self._unprojected.extend(decision.events)
         self._changes_this_run += 1
         self._changed = True
         self._index()
         await self._project()
+
+    def _notify(self, before: TicketState, decision: Decision) -> None:
+        """Start sending the change's notices (in the background: the change
+        is answered without waiting for any mail)."""
+        said = next((event for event in decision.events if event.comment), None)
+        if said is None:
+            return
+        notices = notices_for(before, decision.state, said.actor, said.comment)
+        if not notices or not workflow.patched(PATCH_NOTICES):
+            return
+        for notice in notices:
+            self._notices_in_flight += 1
+            workflow.start_activity(
+                SEND_TICKET_NOTICE_ACTIVITY,
+                notice,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=NOTICE_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
+            ).add_done_callback(self._notice_done)
+
+    def _notice_done(self, sent: asyncio.Future) -> None:
+        self._notices_in_flight -= 1
+        if not sent.cancelled() and sent.exception() is not None:
+            workflow.logger.warning("a notice of ticket %s was given up: %s", self._state.id, sent.exception())
 
     def _index(self) -> None:
         """Upsert the search attributes that changed, so operators can find

@@ -4,6 +4,7 @@ the responses they keep."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -18,7 +19,9 @@ from api.deps import Services, ServicesDep
 from api.limits import rate_limit_per_client
 from api.intake.adapters import ADAPTERS, IntakeRefused, verify_cxloop
 from api.intake.schemas import FormSubmission, InboundMail, IntakeAccepted, ResponseOut
+from api.tickets.service import send_command
 from domain.access import Principal
+from domain.commands import CustomerReply
 from domain.responses import MissingField, map_response
 from domain.ticket import Source, reference_for
 from store.intake import StoredResponse, get_response, get_survey
@@ -110,6 +113,33 @@ async def reachable_response(services: Services, principal: Principal, response_
     return stored if ticket is not None and principal.reaches(ticket) else None
 
 
+# Our mails' subjects carry "[CX-XXXXXXXX]"; a reply keeps it.
+REFERENCE_IN_SUBJECT = re.compile(r"\bCX-[A-Z2-7]{8}\b")
+
+
+async def _customer_reply(services: Services, mail: InboundMail) -> IntakeAccepted | None:
+    """A reply from a ticket's customer quoting its reference goes to that
+    ticket (an answered one is open again), not to a new ticket. None when
+    the mail is not such a reply, or its ticket can take no more replies."""
+    found = REFERENCE_IN_SUBJECT.search(mail.subject or "")
+    if found is None:
+        return None
+    sender = str(mail.sender).lower()
+    candidates = await asyncio.to_thread(services.tickets.by_reference, found.group())
+    ticket = next((t for t in candidates if t.customer_email.lower() == sender), None)
+    if ticket is None:
+        return None  # someone else quoting a reference: their own ticket
+    reply = CustomerReply(comment=mail.text, actor=str(mail.sender))
+    try:
+        # The same mail delivered twice is one reply.
+        await send_command(services, ticket, "customer_reply", reply, update_id=f"mail-{mail.message_id}")
+    except HTTPException as refused:
+        if refused.status_code in (404, 409):
+            return None  # closed meanwhile: the mail starts a new ticket
+        raise
+    return IntakeAccepted(duplicate=False, ticket_id=ticket.id, reference=ticket.reference)
+
+
 @router.get("/api/responses/{response_id}", summary="A survey response, every answer")
 async def read_response(response_id: str, services: ServicesDep, principal: PrincipalDep) -> ResponseOut:
     stored = await reachable_response(services, principal, response_id)
@@ -160,6 +190,9 @@ async def inbound_mail(
     except ValidationError as error:
         raise IntakeRefused(422, "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())) from None
+    replied = await _customer_reply(services, mail)
+    if replied is not None:
+        return replied
     # The same mail delivered twice is one ticket.
     ticket_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cxloop:email:{mail.message_id}"))
     intake = MessageIntake(

@@ -87,12 +87,16 @@ RETRIED_UPDATE_FAILURES = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABOR
 UPDATE_ATTEMPTS = 3
 
 
-async def send_command(services: Services, ticket: TicketState, update: str, command: Any) -> TicketState:
-    """Send one of the ticket's updates; answered after the read model holds it."""
+async def send_command(
+    services: Services, ticket: TicketState, update: str, command: Any, update_id: str | None = None
+) -> TicketState:
+    """Send one of the ticket's updates; answered after the read model holds it.
+    Sent twice with the same `update_id`, it is applied once (Temporal
+    answers the second with the first's outcome)."""
     handle = services.temporal.get_workflow_handle(workflow_id_for(ticket.id))
     for attempt in range(1, UPDATE_ATTEMPTS + 1):
         try:
-            return await _answer(handle.execute_update(update, command, result_type=TicketState))
+            return await _answer(handle.execute_update(update, command, id=update_id, result_type=TicketState))
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 if ticket.status is TicketStatus.CLOSED:

@@ -1,4 +1,5 @@
-"""Sign-in: dashboard sessions; API tokens get a name and their last use.
+"""Sign-in: dashboard sessions; API tokens get a name and their last use;
+tickets are found by reference (a customer's reply quotes it).
 
 Revision ID: 0005
 Revises: 0003
@@ -37,9 +38,11 @@ def upgrade() -> None:
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(sa.Column("name", sa.String(), server_default="", nullable=False))
         batch.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(op.f("ix_tickets_reference"), "tickets", ["reference"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_tickets_reference"), table_name="tickets")
     with op.batch_alter_table("api_tokens") as batch:
         batch.drop_column("last_used_at")
         batch.drop_column("name")

@@ -1,0 +1,92 @@
+"""/customer/tickets/{token}: the links of the mail a customer gets when their
+ticket is resolved (activities/notices.py). The link itself is the
+credential: signed, for one ticket and one action, expiring when the ticket
+would close by itself.
+
+Opening the link (GET) only shows a page with a button: mail scanners and
+link previews open links, and must not close anyone's ticket. The button
+(POST) acts: "solved" closes the ticket, "not solved" reopens it as open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from api.dashboard.pages import Reader, render
+from api.deps import Services, ServicesDep
+from api.limits import rate_limit_per_client
+from api.tickets.service import send_command
+from domain.commands import Command, TicketChange
+from domain.notices import CustomerAction, CustomerLink, InvalidLink, verify_customer_link
+from domain.ticket import TicketState, TicketStatus
+
+router = APIRouter(include_in_schema=False)
+
+link_rate_limit = rate_limit_per_client(
+    "customer_link_rate_limit", "customer-link", "too many requests; try again later"
+)
+Limited = Annotated[None, Depends(link_rate_limit)]
+
+DEFAULT_MESSAGES = {
+    CustomerAction.CONFIRM: "The customer confirmed that it is solved.",
+    CustomerAction.NOT_SOLVED: "The customer says it is not solved.",
+}
+
+
+async def _open(services: Services, token: str) -> tuple[CustomerLink, TicketState]:
+    try:
+        link = verify_customer_link(services.settings.secret_key, token, datetime.now(UTC))
+    except InvalidLink as invalid:
+        raise HTTPException(404, str(invalid)) from None
+    ticket = await asyncio.to_thread(services.tickets.get, link.ticket_id)
+    if ticket is None:
+        raise HTTPException(404, "this link is not valid")
+    return link, ticket
+
+
+def _page(request: Request, status_code: int = 200, **context) -> HTMLResponse:
+    return render(request, Reader.of(request), "customer.html", status_code=status_code, view="customer", **context)
+
+
+@router.get("/customer/tickets/{token}", response_class=HTMLResponse)
+async def customer_link_page(token: str, request: Request, services: ServicesDep, _: Limited) -> HTMLResponse:
+    try:
+        link, ticket = await _open(services, token)
+    except HTTPException:
+        return _page(request, 404, outcome="invalid")
+    if ticket.status is not TicketStatus.RESOLVED:
+        return _page(request, 409, outcome="already", ticket=ticket)
+    return _page(request, link=link, ticket=ticket, token=token, outcome=None)
+
+
+@router.post("/customer/tickets/{token}", response_class=HTMLResponse)
+async def customer_link_act(
+    token: str,
+    request: Request,
+    services: ServicesDep,
+    _: Limited,
+    message: Annotated[str, Form(max_length=5000)] = "",
+) -> HTMLResponse:
+    try:
+        link, ticket = await _open(services, token)
+    except HTTPException:
+        return _page(request, 404, outcome="invalid")
+    comment = message.strip() or DEFAULT_MESSAGES[link.action]
+    actor = ticket.customer_email
+    if link.action is CustomerAction.CONFIRM:
+        update, command = "change", TicketChange(status=TicketStatus.CLOSED, comment=comment, actor=actor)
+    else:
+        update, command = "reopen", Command(comment=comment, actor=actor)
+    try:
+        # One outcome per link and ticket version: a double click is one change.
+        await send_command(services, ticket, update, command, update_id=f"customer-{link.action}-{ticket.version}")
+    except HTTPException as refused:
+        if refused.status_code in (404, 409, 422):
+            return _page(request, 409, outcome="already", ticket=ticket)
+        raise
+    return _page(request, outcome=link.action.value, ticket=ticket)

@@ -1,0 +1,120 @@
+"""Who hears of a ticket's change (pure: the workflow decides, an activity sends).
+
+- the new owner, of an assignment someone else made;
+- the assignee, of an escalation (by hand or by rule) that gives them the ticket;
+- the customer, when the ticket is resolved: a message with a link to confirm
+  (closes the ticket) and one to say it is not solved (reopens it as open).
+
+Customer links are signed with HMAC-SHA256 over the ticket, the action and an
+expiry, so they cannot be forged or stretched; the caller passes the time in,
+which keeps this module free of any clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from domain.ticket import TicketState, TicketStatus
+
+SEND_TICKET_NOTICE_ACTIVITY = "send_ticket_notice"
+
+
+class NoticeKind(StrEnum):
+    ASSIGNED = "assigned"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+class TicketNotice(BaseModel):
+    kind: NoticeKind
+    ticket_id: str
+    reference: str
+    version: int  # of the change: with the kind, it names the mail (retries send it once)
+    # A username for ASSIGNED and ESCALATED (the activity looks up the address);
+    # the customer's address for RESOLVED.
+    to: str
+    customer_email: str
+    customer_name: str | None = None
+    customer_comment: str | None = None
+    segment: str
+    actor: str
+    comment: str
+    # A resolved ticket closes by itself then: the customer's links expire with it.
+    closes_at: datetime | None = None
+
+
+def notices_for(before: TicketState, after: TicketState, actor: str, comment: str) -> list[TicketNotice]:
+    """What one change tells whom."""
+    common = dict(
+        ticket_id=after.id, reference=after.reference, version=after.version,
+        customer_email=after.customer_email, customer_name=after.customer_name,
+        customer_comment=after.customer_comment, segment=after.segment, actor=actor, comment=comment,
+        closes_at=after.auto_close_at,
+    )
+    notices = []
+    escalated = after.status is TicketStatus.ESCALATED and before.status is not TicketStatus.ESCALATED
+    if escalated and after.owner:
+        notices.append(TicketNotice(kind=NoticeKind.ESCALATED, to=after.owner, **common))
+    elif after.owner and after.owner != before.owner and after.owner != actor:
+        notices.append(TicketNotice(kind=NoticeKind.ASSIGNED, to=after.owner, **common))
+    if after.status is TicketStatus.RESOLVED and before.status is not TicketStatus.RESOLVED:
+        notices.append(TicketNotice(kind=NoticeKind.RESOLVED, to=after.customer_email, **common))
+    return notices
+
+
+# --- the customer's links ------------------------------------------------------------------
+
+
+class CustomerAction(StrEnum):
+    CONFIRM = "confirm"  # solved: close the ticket
+    NOT_SOLVED = "not-solved"  # reopen it as open
+
+
+class InvalidLink(ValueError):
+    pass
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret: str, payload: str) -> str:
+    return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
+
+
+def sign_customer_link(secret: str, ticket_id: str, action: CustomerAction, expires_at: datetime) -> str:
+    payload = _b64(f"{ticket_id}|{action.value}|{int(expires_at.timestamp())}".encode())
+    return f"{payload}.{_signature(secret, payload)}"
+
+
+class CustomerLink(BaseModel):
+    ticket_id: str
+    action: CustomerAction
+    expires_at: datetime
+
+
+def verify_customer_link(secret: str, token: str, now: datetime) -> CustomerLink:
+    """The link's ticket and action; InvalidLink when it was forged, mangled or has expired."""
+    payload, _, signature = token.partition(".")
+    if not payload or not hmac.compare_digest(signature, _signature(secret, payload)):
+        raise InvalidLink("this link is not valid")
+    try:
+        ticket_id, action, expires = _unb64(payload).decode().split("|")
+        link = CustomerLink(
+            ticket_id=ticket_id, action=CustomerAction(action), expires_at=datetime.fromtimestamp(int(expires), UTC)
+        )
+    except (ValueError, UnicodeDecodeError) as mangled:
+        raise InvalidLink("this link is not valid") from mangled
+    if link.expires_at <= now:
+        raise InvalidLink("this link has expired")
+    return link
