@@ -9,6 +9,7 @@ to guess).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import secrets
 from collections import defaultdict
@@ -210,3 +211,31 @@ def ensure_first_admin(engine: Engine, username: str, email: str) -> str | None:
         user.role = Role.ADMIN
         user.password_hash = PASSWORDS.hash(password)
         return password
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m store.accounts first-admin URL [USERNAME [EMAIL]]`: the
+    first admin of a fresh database (docker-compose's migrate step runs it;
+    `make run` does the same through run.py)."""
+    from store.db import make_engine  # only the command needs an engine
+
+    parser = argparse.ArgumentParser(prog="python -m store.accounts", description="cxloop accounts")
+    commands = parser.add_subparsers(dest="command", required=True)
+    first = commands.add_parser("first-admin", help="create an admin with a random password if there is none")
+    first.add_argument("url")
+    first.add_argument("username", nargs="?", default="admin")
+    first.add_argument("email", nargs="?", default="admin@cxloop.localhost")
+    args = parser.parse_args(argv)
+    engine = make_engine(args.url)
+    try:
+        password = ensure_first_admin(engine, args.username, args.email)
+    finally:
+        engine.dispose()
+    if password is None:
+        print("an admin exists already; nothing created")
+    else:
+        print(f"created the first admin '{args.username}' with password {password} (change it: PUT /api/me/password)")
+
+
+if __name__ == "__main__":
+    main()

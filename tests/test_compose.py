@@ -303,6 +303,12 @@ async def test_worker_health_check(services: Services, dev_server: WorkflowEnvir
 async def test_migrate_command(services: Services, database_url: str) -> None:
     # Compose keeps `$$` (its escape for a literal `$`) in the resolved file.
     command = [word.replace("$$", "$") for word in services["migrate"]["command"]]
-    returncode, output = await run_command(command, {"CXLOOP_DATABASE_URL": database_url})
+    environment = {"CXLOOP_DATABASE_URL": database_url, "CXLOOP_FIRST_ADMIN_USERNAME": "root",
+                   "CXLOOP_FIRST_ADMIN_EMAIL": "root@example.com"}
+    returncode, output = await run_command(command, environment)
     assert returncode == 0, output
     assert current_revision(database_url) is not None
+    # A fresh database gets its first admin, whose password the log shows once.
+    assert "created the first admin 'root' with password" in output
+    returncode, output = await run_command(command, environment)
+    assert returncode == 0 and "an admin exists already" in output, output
