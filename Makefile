@@ -38,6 +38,9 @@ bench-read-model: $(STAMP)
 bench-intake: $(STAMP)
 	$(BIN)/python -m bench.intake
 
+bench-soak: $(STAMP)
+	$(BIN)/python -m bench.soak
+
 # Re-record the workflow histories under tests/histories/ (see README).
 record-histories: $(STAMP)
 	$(BIN)/python -m tests.record_histories
