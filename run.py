@@ -121,6 +121,9 @@ def main() -> int:
         processes.append(api)
         wait_for_port(api_address, 60, api)
         host = settings.temporal_address.rsplit(":", 1)[0]
+        worker_metrics = (
+            f"http://{settings.worker_metrics_address}/metrics" if settings.worker_metrics_address else "off"
+        )
         print(
             f"\ncxloop is running:\n"
             f"  dashboard        http://{api_address}/dashboard\n"
@@ -129,6 +132,7 @@ def main() -> int:
             f"  Temporal UI      http://{host}:{settings.temporal_ui_port}\n"
             f"  worker           task queue {settings.task_queue}\n"
             f"  read model       {settings.database_url}\n"
+            f"  metrics          http://{api_address}/metrics (API), {worker_metrics} (worker)\n"
             f"  mail sink        smtp://{settings.smtp_host}:{settings.smtp_port} -> {mail_dir}/new/\n"
             f"  sign in          http://{api_address}/login {sign_in}\n"
             f"Ctrl-C stops everything.\n",

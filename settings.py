@@ -6,6 +6,7 @@ from __future__ import annotations
 import sysconfig
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,6 +59,13 @@ class Settings(BaseSettings):
     # database without any admin.
     first_admin_username: str = "admin"
     first_admin_email: str = "admin@cxloop.localhost"
+    # Log lines of the worker and the API: one JSON object per line for a log
+    # store, or "text" for a human at a terminal (observability.py).
+    log_format: Literal["json", "text"] = "json"
+    # The worker's Prometheus endpoint (http://<address>/metrics): the Temporal
+    # SDK's metrics and cxloop's tickets created, escalations fired and
+    # projection lag. Empty: no endpoint.
+    worker_metrics_address: str = "127.0.0.1:9464"
 
 
 @lru_cache

@@ -11,6 +11,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -21,10 +22,10 @@ from activities.intake import IntakeActivities
 from activities.mail import MailActivities
 from activities.notices import NoticeActivities
 from activities.rollout import RolloutActivities
+from observability import configure_logging, worker_runtime
 from settings import get_settings
 from store.db import make_engine
 from store.tickets import TicketStore
-from workflows.client import connect
 from workflows.intake import MessageIntakeWorkflow, SurveyResponseWorkflow
 from workflows.rollout import PolicyRolloutWorkflow
 from workflows.ticket import TicketWorkflow
@@ -77,9 +78,19 @@ def build_worker(
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    configure_logging(settings.log_format)
+    # workflows.client.connect's setup, plus the runtime that serves this
+    # worker's metrics for Prometheus.
+    runtime = worker_runtime(settings.worker_metrics_address)
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+    if runtime is not None:
+        log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
     engine = make_engine(settings.database_url)
     mail = MailActivities(settings.smtp_host, settings.smtp_port, settings.mail_from)
     notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import health
+from api import health, metrics
 from api.auth import router as auth
 from api.auth.caller import SignInRequired
 from api.deps import Services
@@ -27,6 +27,7 @@ from api.dashboard.pages import STATIC_DIR, STATIC_PATH
 from api.intake import router as intake
 from api.intake.adapters import IntakeRefused
 from api.tickets import router as tickets
+from observability import configure_logging
 from settings import Settings, get_settings
 from store.db import make_engine
 from store.tickets import TicketStore
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="cxloop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: it also counts the 413s refused above.
+    metrics.instrument(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(tickets.router)
@@ -93,7 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def __getattr__(name: str):
-    # `uvicorn api.app:app` builds the app from the environment on first use.
+    # `uvicorn api.app:app` builds the app from the environment on first use,
+    # and the API process logs in the configured format from then on.
     if name == "app":
-        return create_app()
+        settings = get_settings()
+        configure_logging(settings.log_format)
+        return create_app(settings)
     raise AttributeError(name)

@@ -34,6 +34,7 @@ PUBLIC, SIGNED, ADMIN, REACH = "public", "signed", "admin", "reach"
 
 RULES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,

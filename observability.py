@@ -1,0 +1,109 @@
+"""How cxloop's processes report on themselves: their log lines and the
+worker's metrics endpoint.
+
+- Logs: one JSON object per line on stderr (`CXLOOP_LOG_FORMAT=json`, the
+  default) with timestamp, level, logger, message and, when known, ticket_id and
+  workflow_id, so a log store can find every line about one ticket; or plain
+  text for a human at a terminal (`CXLOOP_LOG_FORMAT=text`).
+- Worker metrics: the Temporal SDK's own Prometheus endpoint
+  (`CXLOOP_WORKER_METRICS_ADDRESS`), which also serves the domain metrics the
+  projection records through the SDK's metric meter (activities/projection.py).
+  The API's metrics are in api/metrics.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Literal
+
+from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.core import RESERVED_ATTRS
+from temporalio import activity, workflow
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from activities.projection import PROJECTION_LAG_BUCKETS, PROJECTION_LAG_METRIC
+from domain.ticket import workflow_id_for
+
+LogFormat = Literal["json", "text"]
+
+log = logging.getLogger("cxloop.observability")
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Every ticket's workflow id is "ticket-<ticket id>" (domain.ticket.workflow_id_for).
+TICKET_WORKFLOW_PREFIX = workflow_id_for("")
+
+# The loggers uvicorn configures with handlers of its own: their records go to
+# the root handler instead, so the API's lines share one format.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+class TicketLogFormatter(JsonFormatter):
+    """One JSON object per record: timestamp, level, logger, message, then any
+    `extra=` fields. Temporal's loggers put the workflow's details in a dict
+    (`temporal_workflow` from workflow.logger, `temporal_activity` from
+    activity.logger); workflow_id is lifted out of it to the top level, and a
+    ticket workflow's id also gives the ticket_id."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp=True,
+            # uvicorn's colored copy of its message is noise in a log store.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+        )
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_data, record, message_dict)
+        temporal = getattr(record, "temporal_workflow", None) or getattr(record, "temporal_activity", None)
+        workflow_id = (temporal or {}).get("workflow_id")
+        if workflow_id:
+            log_data.setdefault("workflow_id", workflow_id)
+            if workflow_id.startswith(TICKET_WORKFLOW_PREFIX):
+                log_data.setdefault("ticket_id", workflow_id.removeprefix(TICKET_WORKFLOW_PREFIX))
+
+
+def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
+    """Send every log record of this process to one handler on stderr, in
+    `log_format`. Called once at a process's start (worker.py, and the API
+    when uvicorn loads `api.app:app`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(TicketLogFormatter())
+        # The JSON fields already carry the workflow's and activity's details:
+        # Temporal's loggers need not repeat them as a dict inside the message.
+        activity.logger.activity_info_on_message = False
+        workflow.logger.workflow_info_on_message = False
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in UVICORN_LOGGERS:
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers = []
+        uvicorn_logger.propagate = True
+
+
+def worker_runtime(metrics_address: str) -> Runtime | None:
+    """A Temporal runtime whose metrics (the SDK's own and those cxloop
+    records through its metric meter) are served for Prometheus on
+    http://<metrics_address>/metrics. None, the SDK's default runtime without
+    an endpoint, when `metrics_address` is empty or taken: a worker without
+    metrics still runs every ticket, which matters more."""
+    if not metrics_address:
+        return None
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(
+                    bind_address=metrics_address,
+                    histogram_bucket_overrides={PROJECTION_LAG_METRIC: PROJECTION_LAG_BUCKETS},
+                )
+            )
+        )
+    except ValueError as error:  # the SDK's "Failed starting Prometheus exporter"
+        log.error("worker metrics are not served on %s: %s", metrics_address, error)
+        return None
