@@ -13,7 +13,10 @@ from store.db import ping
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Is cxloop able to serve?")
+@router.get(
+    "/healthz", summary="Is cxloop able to serve?",
+    responses={503: {"description": "Temporal or the database does not answer"}},
+)
 async def healthz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

@@ -15,6 +15,7 @@ from api.auth.caller import SESSION_COOKIE, PageCallerDep, PrincipalDep, check_c
 from api.configuration.service import in_store
 from api.dashboard.pages import Reader, render, safe_next
 from api.deps import ServicesDep
+from api.errors import BODY_ERRORS, Problem, error_responses
 from api.limits import client_address, hit_rate_limit
 from domain.access import Principal, Role
 from store import accounts
@@ -108,7 +109,10 @@ class Me(BaseModel):
     segments: dict[str, list[str]]
 
 
-@router.get("/api/me", tags=["account"], summary="Who the credentials belong to, and their segments")
+@router.get(
+    "/api/me", tags=["account"], summary="Who the credentials belong to, and their segments",
+    responses=error_responses(401),
+)
 async def me(principal: PrincipalDep) -> Me:
     return Me(
         id=principal.user_id, username=principal.username, role=principal.role,
@@ -126,6 +130,10 @@ class PasswordChange(BaseModel):
 @router.put(
     "/api/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["account"],
     summary="Change one's own password (signs out every browser)",
+    responses={
+        **error_responses(*BODY_ERRORS, 401),
+        403: {"model": Problem, "description": "the current password is wrong"},
+    },
 )
 async def change_my_password(body: PasswordChange, principal: PrincipalDep, services: ServicesDep) -> Response:
     current = await asyncio.to_thread(
@@ -169,7 +177,10 @@ class NewToken(TokenOut):
     token: str = Field(description="the bearer token; shown this once, only its hash is kept")
 
 
-@router.get("/api/tokens", tags=["account"], summary="One's API tokens (an admin: anyone's, with user_id)")
+@router.get(
+    "/api/tokens", tags=["account"], summary="One's API tokens (an admin: anyone's, with user_id)",
+    responses=error_responses(401, 403, 422),
+)
 async def list_tokens(principal: PrincipalDep, services: ServicesDep, user_id: str | None = None) -> list[TokenOut]:
     if user_id is None:
         user_id = principal.user_id
@@ -182,6 +193,7 @@ async def list_tokens(principal: PrincipalDep, services: ServicesDep, user_id: s
 @router.post(
     "/api/tokens", status_code=status.HTTP_201_CREATED, tags=["account"],
     summary="Create an API token (for oneself; an admin: for anyone)",
+    responses=error_responses(*BODY_ERRORS, 401, 403, 404),
 )
 async def create_token(body: TokenCreate, principal: PrincipalDep, services: ServicesDep) -> NewToken:
     user_id = body.user_id or principal.user_id
@@ -196,6 +208,7 @@ async def create_token(body: TokenCreate, principal: PrincipalDep, services: Ser
 @router.delete(
     "/api/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["account"],
     summary="Revoke an API token (one's own; an admin: anyone's)",
+    responses=error_responses(401, 404, 422),
 )
 async def revoke_token(token_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
     row = await asyncio.to_thread(accounts.get_token, services.engine, token_id)

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
+from api.errors import BODY_ERRORS, Problem, error_responses
+
 
 def _printable(value: str) -> str:
     # A NUL is refused by PostgreSQL; other control characters have no place
@@ -54,16 +56,10 @@ TimeZone = Annotated[
 MAX_INT_COLUMN = 2**31 - 1
 
 
-class Problem(BaseModel):
-    """An error: what was wrong, in words (or, for malformed input, a list of
-    the fields and why)."""
-
-    detail: Any
-
-
 NOT_FOUND = {404: {"model": Problem, "description": "unknown id"}}
 CONFLICT = {409: {"model": Problem, "description": "a duplicate, or still in use"}}
-UNPROCESSABLE = {422: {"model": Problem, "description": "invalid input"}}
+# Every route that reads a body: one that is not JSON, too large, or invalid.
+UNPROCESSABLE = error_responses(*BODY_ERRORS)
 
 
 class PatchBody(BaseModel):

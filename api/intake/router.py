@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth.caller import PrincipalDep
 from api.deps import Services, ServicesDep
+from api.errors import BODY_ERRORS, error_responses
 from api.limits import rate_limit_per_client
 from api.intake.adapters import ADAPTERS, IntakeRefused, verify_cxloop
 from api.intake.schemas import FormSubmission, InboundMail, IntakeAccepted, ResponseOut
@@ -72,7 +73,8 @@ async def _start_once(services: Services, workflow, argument, workflow_id: str) 
     summary="A survey platform delivers a response (signed)",
     openapi_extra=SIGNED_BODY,
     responses={401: {"description": "missing, wrong or stale signature"}, 404: {"description": "unknown survey"},
-               413: {"description": "body over 1 MiB"}, 422: {"description": "not JSON, or a mapped field missing"}},
+               413: {"description": "body over 1 MiB"}, 422: {"description": "not JSON, or a mapped field missing"},
+               **error_responses(429, 503)},
 )
 async def survey_webhook(
     survey_id: str, request: Request, services: ServicesDep, _: Annotated[None, Depends(webhook_rate_limit)]
@@ -140,7 +142,10 @@ async def _customer_reply(services: Services, mail: InboundMail) -> IntakeAccept
     return IntakeAccepted(duplicate=False, ticket_id=ticket.id, reference=ticket.reference)
 
 
-@router.get("/api/responses/{response_id}", summary="A survey response, every answer")
+@router.get(
+    "/api/responses/{response_id}", summary="A survey response, every answer",
+    responses=error_responses(401, 404, 422),
+)
 async def read_response(response_id: str, services: ServicesDep, principal: PrincipalDep) -> ResponseOut:
     stored = await reachable_response(services, principal, response_id)
     if stored is None:
@@ -157,7 +162,7 @@ async def read_response(response_id: str, services: ServicesDep, principal: Prin
     "/api/intake/form",
     status_code=status.HTTP_202_ACCEPTED,
     summary="The public web form: a ticket, and an automatic reply with its reference",
-    responses={429: {"description": "too many submissions from this address"}},
+    responses={**error_responses(*BODY_ERRORS, 503), 429: {"description": "too many submissions from this address"}},
 )
 async def web_form(
     body: FormSubmission, services: ServicesDep, _: Annotated[None, Depends(form_rate_limit)]
@@ -178,7 +183,7 @@ async def web_form(
     summary="Inbound mail (signed like a survey webhook): a ticket, and an automatic reply",
     openapi_extra={"requestBody": {"content": {"application/json": {
         "schema": InboundMail.model_json_schema(by_alias=True)}}, "required": True}},
-    responses={401: {"description": "missing, wrong or stale signature"}},
+    responses={**error_responses(413, 422, 429, 503), 401: {"description": "missing, wrong or stale signature"}},
 )
 async def inbound_mail(
     request: Request, services: ServicesDep, _: Annotated[None, Depends(webhook_rate_limit)]

@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 
 from api.auth.caller import PrincipalDep
 from api.deps import ServicesDep
+from api.errors import BODY_ERRORS, error_responses
 from api.tickets import service
 from api.tickets.export import export_filename, write_export
 from api.tickets.schemas import (
@@ -30,7 +31,12 @@ from domain.commands import Command, TicketChange
 from domain.ticket import Priority, TicketState, TicketStatus
 from store.tickets import InvalidCursor, TicketFilters, TicketSort
 
-router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+# Every route wants a signed-in caller, and checks its query or path.
+router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=error_responses(401, 422))
+# What a change to one ticket may answer: its body refused, the caller not
+# allowed, the ticket unknown, the change not allowed from its status, or no
+# answer from the ticket's workflow in time.
+CHANGE_ERRORS = error_responses(*BODY_ERRORS, 403, 404, 409, 503)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -78,7 +84,10 @@ async def existing_ticket(ticket_id: str, services: ServicesDep, principal: Prin
 TicketDep = Annotated[TicketState, Depends(existing_ticket)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Open a ticket by hand")
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Open a ticket by hand",
+    responses=error_responses(*BODY_ERRORS, 403, 503),
+)
 async def create_ticket(body: TicketCreate, services: ServicesDep, principal: PrincipalDep) -> TicketOut:
     return TicketOut.of(await service.create_ticket(services, body, principal))
 
@@ -116,12 +125,14 @@ async def export_tickets(services: ServicesDep, filters: FiltersDep, sort: SortP
     )
 
 
-@router.get("/{ticket_id}", summary="One ticket")
+@router.get("/{ticket_id}", summary="One ticket", responses=error_responses(404))
 async def get_ticket(ticket: TicketDep) -> TicketOut:
     return TicketOut.of(ticket)
 
 
-@router.patch("/{ticket_id}", summary="Change status, priority, segment or owner, with a comment")
+@router.patch(
+    "/{ticket_id}", summary="Change status, priority, segment or owner, with a comment", responses=CHANGE_ERRORS
+)
 async def change_ticket(
     ticket: TicketDep, body: TicketPatch, services: ServicesDep, principal: PrincipalDep
 ) -> TicketOut:
@@ -134,7 +145,10 @@ async def change_ticket(
     return TicketOut.of(await service.send_command(services, ticket, "change", change))
 
 
-@router.post("/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, summary="Comment without a change")
+@router.post(
+    "/{ticket_id}/comments", status_code=status.HTTP_201_CREATED, summary="Comment without a change",
+    responses=CHANGE_ERRORS,
+)
 async def comment_ticket(
     ticket: TicketDep, body: CommentCreate, services: ServicesDep, principal: PrincipalDep
 ) -> TicketOut:
@@ -142,7 +156,7 @@ async def comment_ticket(
     return TicketOut.of(await service.send_command(services, ticket, "comment", comment))
 
 
-@router.get("/{ticket_id}/events", summary="The ticket's log, oldest first")
+@router.get("/{ticket_id}/events", summary="The ticket's log, oldest first", responses=error_responses(404))
 async def ticket_events(ticket: TicketDep, services: ServicesDep) -> list[EventOut]:
     events = await asyncio.to_thread(services.tickets.events, ticket.id)
     return [EventOut.model_validate(e.model_dump()) for e in events]

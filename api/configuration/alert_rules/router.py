@@ -12,12 +12,14 @@ from fastapi import APIRouter, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.configuration.fields import NOT_FOUND, UNPROCESSABLE
 from api.configuration.service import in_store
 from api.deps import ServicesDep
 from domain.alerts import Action, AlertRule, Criterion, Text
 from store import intake as store
 
-router = APIRouter(prefix="/api/surveys/{survey_id}/alert-rules", tags=["alert rules"])
+# Every route names a survey (and most a rule) that may not exist.
+router = APIRouter(prefix="/api/surveys/{survey_id}/alert-rules", tags=["alert rules"], responses=NOT_FOUND)
 
 EXAMPLE = {
     "name": "Angry VIPs",
@@ -79,7 +81,7 @@ async def list_rules(survey_id: str, services: ServicesDep) -> list[AlertRuleOut
     return [AlertRuleOut.of(doc) for doc in await in_store(store.list_alert_rules, services.engine, survey_id)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Add an alert rule")
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Add an alert rule", responses=UNPROCESSABLE)
 async def create_rule(survey_id: str, body: AlertRuleBody, services: ServicesDep) -> AlertRuleOut:
     fields = body.model_dump(exclude={"position"})
     rule = _rule({**fields, "id": str(uuid.uuid4())})
@@ -91,7 +93,7 @@ async def get_rule(survey_id: str, rule_id: str, services: ServicesDep) -> Alert
     return AlertRuleOut.of(await in_store(store.get_alert_rule, services.engine, survey_id, rule_id))
 
 
-@router.patch("/{rule_id}", summary="Change, switch on or off, or move an alert rule")
+@router.patch("/{rule_id}", summary="Change, switch on or off, or move an alert rule", responses=UNPROCESSABLE)
 async def update_rule(survey_id: str, rule_id: str, body: AlertRulePatch, services: ServicesDep) -> AlertRuleOut:
     current = await in_store(store.get_alert_rule, services.engine, survey_id, rule_id)
     changes = body.model_dump(exclude_unset=True, exclude={"position"})
