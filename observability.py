@@ -20,7 +20,14 @@ from typing import Any, Literal
 from pythonjsonlogger.json import JsonFormatter
 from pythonjsonlogger.core import RESERVED_ATTRS
 from temporalio import activity, workflow
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from activities.projection import PROJECTION_LAG_BUCKETS, PROJECTION_LAG_METRIC
 from domain.ticket import workflow_id_for
@@ -51,8 +58,9 @@ class TicketLogFormatter(JsonFormatter):
             style="{",
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp=True,
-            # uvicorn's colored copy of its message is noise in a log store.
-            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+            # uvicorn's colored copy of its message is noise in a log store,
+            # and the SDK core's raw record is already in the message.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message", "temporal_log"],
         )
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
@@ -81,29 +89,35 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # Python's warnings as log records too, so that every line is in the format.
+    logging.captureWarnings(True)
     for name in UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
         uvicorn_logger.propagate = True
 
 
-def worker_runtime(metrics_address: str) -> Runtime | None:
-    """A Temporal runtime whose metrics (the SDK's own and those cxloop
-    records through its metric meter) are served for Prometheus on
-    http://<metrics_address>/metrics. None, the SDK's default runtime without
-    an endpoint, when `metrics_address` is empty or taken: a worker without
-    metrics still runs every ticket, which matters more."""
-    if not metrics_address:
-        return None
-    try:
-        return Runtime(
-            telemetry=TelemetryConfig(
-                metrics=PrometheusConfig(
-                    bind_address=metrics_address,
-                    histogram_bucket_overrides={PROJECTION_LAG_METRIC: PROJECTION_LAG_BUCKETS},
-                )
-            )
+def worker_runtime(metrics_address: str) -> Runtime:
+    """The worker's Temporal runtime. Its metrics (the SDK's own and those
+    cxloop records through its metric meter) are served for Prometheus on
+    http://<metrics_address>/metrics; none when `metrics_address` is empty or
+    taken (logged): a worker without metrics still runs every ticket, which
+    matters more. The SDK core's own log lines (Rust) come through Python's
+    logging as "temporalio.core...", so they too are JSON lines."""
+    core_logs = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    if metrics_address:
+        prometheus = PrometheusConfig(
+            bind_address=metrics_address,
+            histogram_bucket_overrides={PROJECTION_LAG_METRIC: PROJECTION_LAG_BUCKETS},
         )
-    except ValueError as error:  # the SDK's "Failed starting Prometheus exporter"
-        log.error("worker metrics are not served on %s: %s", metrics_address, error)
-        return None
+        try:
+            runtime = Runtime(telemetry=TelemetryConfig(logging=core_logs, metrics=prometheus))
+        except ValueError as error:  # the SDK's "Failed starting Prometheus exporter"
+            log.error("worker metrics are not served on %s: %s", metrics_address, error)
+        else:
+            log.info("worker metrics on http://%s/metrics", metrics_address)
+            return runtime
+    return Runtime(telemetry=TelemetryConfig(logging=core_logs))

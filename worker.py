@@ -82,15 +82,12 @@ async def main() -> None:
     configure_logging(settings.log_format)
     # workflows.client.connect's setup, plus the runtime that serves this
     # worker's metrics for Prometheus.
-    runtime = worker_runtime(settings.worker_metrics_address)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
-        runtime=runtime,
+        runtime=worker_runtime(settings.worker_metrics_address),
     )
-    if runtime is not None:
-        log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
     engine = make_engine(settings.database_url)
     mail = MailActivities(settings.smtp_host, settings.smtp_port, settings.mail_from)
     notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)
