@@ -9,7 +9,6 @@ say it is not; they expire when the ticket would close by itself.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -24,8 +23,6 @@ from domain.notices import (
     sign_customer_link,
 )
 from store.intake import user_email
-
-log = logging.getLogger("cxloop.notices")
 
 SUBJECTS = {
     NoticeKind.ASSIGNED: "[{reference}] assigned to you",
@@ -58,7 +55,8 @@ class NoticeActivities:
     def send_ticket_notice(self, notice: TicketNotice) -> str:
         """Sends the notice; answers to whom (or why nobody), for the history."""
         if self._mail is None:
-            log.info("no mail server configured: %s notice of %s not sent", notice.kind, notice.reference)
+            activity.logger.info("no mail server configured: %s notice of %s not sent", notice.kind,
+                                 notice.reference, extra={"ticket_id": notice.ticket_id})
             return "not sent: no mail server configured"
         context = notice.model_dump()
         context["ticket_url"] = f"{self._public_url}/dashboard/tickets/{notice.ticket_id}"
@@ -71,8 +69,8 @@ class NoticeActivities:
         else:
             address = user_email(self._engine, notice.to) if self._engine is not None else None
             if not address:
-                log.warning("user %s has no mail address: %s notice of %s not sent", notice.to, notice.kind,
-                            notice.reference)
+                activity.logger.warning("user %s has no mail address: %s notice of %s not sent", notice.to,
+                                        notice.kind, notice.reference, extra={"ticket_id": notice.ticket_id})
                 return f"not sent: no address for {notice.to}"
         text = TEMPLATES.get_template(f"ticket_{notice.kind.value}.txt").render(**context)
         subject = SUBJECTS[notice.kind].format(reference=notice.reference)

@@ -60,6 +60,7 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
         CXLOOP_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'cxloop.db'}",
         CXLOOP_TASK_QUEUE="make-run-test",
         CXLOOP_SMTP_PORT=str(smtp_port),
+        CXLOOP_WORKER_METRICS_ADDRESS=f"127.0.0.1:{free_port()}",
     )
     launcher = subprocess.Popen(
         [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
