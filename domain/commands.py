@@ -194,7 +194,7 @@ def decide_purge(state: TicketState, cmd: Command, now: datetime) -> Decision:
             f"only a deleted ticket can be purged; this one is {state.status.value}",
             Refused.TRANSITION_NOT_ALLOWED,
         )
-    new = state.model_copy(deep=True)
+    new = _copy(state)
     new.purged = True
     new.escalation_due_at = new.escalation_rule_id = new.wake_at = new.auto_close_at = None
     return _record(new, now, [(cmd.actor, EventKind.PURGED, None, None, None, comment)])
@@ -205,7 +205,7 @@ def decide_comment(state: TicketState, cmd: Command, now: datetime) -> Decision:
     comment = _required_comment(cmd.comment)
     _refuse_if_finished(state)
     return _record(
-        state.model_copy(deep=True), now, [(cmd.actor, EventKind.COMMENTED, None, None, None, comment)]
+        _copy(state), now, [(cmd.actor, EventKind.COMMENTED, None, None, None, comment)]
     )
 
 
@@ -223,7 +223,7 @@ def decide_customer_reply(
             {"status": TicketStatus.OPEN},
         )
     return _record(
-        state.model_copy(deep=True), now, [(actor, EventKind.CUSTOMER_REPLIED, None, None, None, message)]
+        _copy(state), now, [(actor, EventKind.CUSTOMER_REPLIED, None, None, None, message)]
     )
 
 
@@ -232,7 +232,8 @@ def decide_policy(
 ) -> tuple[Decision | None, TicketPolicy]:
     """New configuration: escalation deadlines move with it (a rule added late
     may be due at once; a disabled rule's escalation is cancelled)."""
-    new_policy = policy.model_copy(deep=True)
+    # Shallow, like _copy: only whole fields are replaced below.
+    new_policy = policy.model_copy()
     if cmd.escalation_rules is not None:
         new_policy.escalation_rules = cmd.escalation_rules
     if cmd.segment_managers is not None:
@@ -245,7 +246,7 @@ def decide_policy(
         return None, policy
     if state.finished:
         return None, new_policy
-    new = schedule(state.model_copy(deep=True), new_policy)
+    new = schedule(_copy(state), new_policy)
     lines = []
     for field in ("escalation_due_at", "auto_close_at"):
         old_due, new_due = getattr(state, field), getattr(new, field)
@@ -309,7 +310,7 @@ def _apply(
     allow_no_change: bool = False,
 ) -> Decision:
     old = state
-    new = state.model_copy(deep=True)
+    new = _copy(state)
     target = updates.get("status", old.status)
 
     if target is not old.status and not can_transition(old.status, target, old.status_before_delete):
@@ -400,6 +401,13 @@ def schedule(state: TicketState, policy: TicketPolicy) -> TicketState:
         else None
     )
     return state
+
+
+def _copy(state: TicketState) -> TicketState:
+    """The new state a decision starts from. A shallow copy: decisions assign
+    fields and never change a value in place (`fired_rule_ids` is replaced,
+    not appended to); a deep copy was over half the CPU of a decision."""
+    return state.model_copy()
 
 
 def _record(new: TicketState, now: datetime, lines: list[tuple]) -> Decision:
