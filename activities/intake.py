@@ -3,6 +3,10 @@ keeping the response, and picking the owner of a new ticket."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+from functools import lru_cache
+
 from sqlalchemy import Engine
 from temporalio import activity
 
@@ -22,10 +26,36 @@ from domain.contracts import (
 from store import intake as store
 from store.configuration import load_policy
 
+# A survey's set-up (its field mapping, default segment and alert rules) read
+# for one response also serves the responses received in the next few seconds,
+# so a burst of webhooks reads it once. An alert rule or survey changed in the
+# API therefore applies to responses received at most this long afterwards.
+# The workspace's policy and the segment's staffing are read for every
+# response: the policy lives on in the ticket (a configuration roll-out that
+# ran before the ticket existed would not correct a stale copy), and the owner
+# must be one of the managers that policy lists.
+SURVEY_SETUP_MAX_AGE = timedelta(seconds=5)
+
 
 class IntakeActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, survey_setup_max_age: timedelta = SURVEY_SETUP_MAX_AGE) -> None:
         self._engine = engine
+        self._max_age = survey_setup_max_age.total_seconds()
+        # Keyed by the survey and the current period of max_age: an entry
+        # serves until its period ends, so it is never older than max_age.
+        self._survey_setup = lru_cache(maxsize=1024)(self._read_survey_setup)
+
+    def _read_survey_setup(self, survey_id: str, _period: int) -> tuple[store.SurveyConfig, list[AlertRule]]:
+        survey = store.get_survey(self._engine, survey_id)
+        if survey is None:
+            raise ValueError(f"survey {survey_id} no longer exists")
+        rules = [AlertRule.model_validate(doc) for doc in store.alert_rule_documents(self._engine, survey.id)]
+        return survey, rules
+
+    def _setup_of(self, survey_id: str) -> tuple[store.SurveyConfig, list[AlertRule]]:
+        if self._max_age <= 0:
+            return self._read_survey_setup(survey_id, 0)
+        return self._survey_setup(survey_id, int(time.monotonic() // self._max_age))
 
     def _owner(self, workspace_id: str, segment: str) -> str | None:
         staffing = store.segment_staffing(self._engine, workspace_id, segment)
@@ -40,16 +70,14 @@ class IntakeActivities:
     @activity.defn(name=PREPARE_SURVEY_INTAKE_ACTIVITY)
     def prepare_survey_intake(self, record: ResponseRecord) -> SurveyRules:
         """Keep the response (once) and read what deciding on it takes."""
-        survey = store.get_survey(self._engine, record.response.survey_id)
-        if survey is None:
-            raise ValueError(f"survey {record.response.survey_id} no longer exists")
+        survey, alert_rules = self._setup_of(record.response.survey_id)
         store.record_response(self._engine, record.key, record.response, record.mapped, record.received_at)
         policy = load_policy(self._engine, survey.workspace_id)
         segment = record.mapped.segment or survey.default_segment or UNSORTED_SEGMENT
         return SurveyRules(
             workspace_id=survey.workspace_id,
             segment=segment,
-            alert_rules=[AlertRule.model_validate(doc) for doc in store.alert_rule_documents(self._engine, survey.id)],
+            alert_rules=alert_rules,
             policy=policy,
             owner=self._owner(survey.workspace_id, segment),
         )

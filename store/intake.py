@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from domain.alerts import AlertRule
+from domain.assignment import AssignmentMode
 from domain.responses import FieldMapping, MappedResponse, SurveyResponse
 from domain.ticket import TicketStatus
 from store.models import AlertRuleRow, Segment, SegmentManager, Survey, SurveyResponse as SurveyResponseRow
@@ -104,41 +105,54 @@ class SegmentStaffing(BaseModel):
     """Who may take a segment's next ticket, and how loaded each is."""
 
     mode: str
+    # A candidate's open_tickets is 0 when the mode has no use for it (below).
     candidates: list[dict[str, Any]]
     previous_owner: str | None
 
 
 def segment_staffing(engine: Engine, workspace_id: str, segment_name: str) -> SegmentStaffing | None:
+    """The segment's assignment mode and managers, with what that mode decides
+    by: the managers' open tickets only for least_loaded or when a manager has
+    a cap, the segment's previous owner only for round_robin (every survey
+    response asks this, so it reads no more than it needs)."""
     with Session(engine) as session:
-        segment = session.scalars(
-            select(Segment).where(Segment.workspace_id == workspace_id, Segment.name == segment_name)
-        ).first()
-        if segment is None:
-            return None
-        managers = session.execute(
-            select(User.username, SegmentManager.available, SegmentManager.max_open_tickets)
-            .join(User, User.id == SegmentManager.user_id)
-            .where(SegmentManager.segment_id == segment.id)
+        rows = session.execute(
+            select(Segment.assignment_mode, User.username, SegmentManager.available, SegmentManager.max_open_tickets)
+            .select_from(Segment)
+            .outerjoin(SegmentManager, SegmentManager.segment_id == Segment.id)
+            .outerjoin(User, User.id == SegmentManager.user_id)
+            .where(Segment.workspace_id == workspace_id, Segment.name == segment_name)
             .order_by(User.username)
         ).all()
+        if not rows:
+            return None
+        mode = AssignmentMode(rows[0].assignment_mode)
+        # A segment without managers comes back as one row without a user.
+        managers = [row for row in rows if row.username is not None]
         usernames = [m.username for m in managers]
-        loads = dict(
-            session.execute(
-                select(TicketRow.owner, func.count())
-                .where(TicketRow.workspace_id == workspace_id, TicketRow.owner.in_(usernames),
-                       TicketRow.status.in_(OPEN_STATUSES))
-                .group_by(TicketRow.owner)
-            ).all()
-        ) if usernames else {}
-        previous_owner = session.scalars(
-            select(TicketRow.owner)
-            .where(TicketRow.workspace_id == workspace_id, TicketRow.origin_segment == segment_name,
-                   TicketRow.owner.is_not(None))
-            .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
-            .limit(1)
-        ).first()
+        loads: dict[str, int] = {}
+        if usernames and (
+            mode is AssignmentMode.LEAST_LOADED or any(m.max_open_tickets is not None for m in managers)
+        ):
+            loads = dict(
+                session.execute(
+                    select(TicketRow.owner, func.count())
+                    .where(TicketRow.workspace_id == workspace_id, TicketRow.owner.in_(usernames),
+                           TicketRow.status.in_(OPEN_STATUSES))
+                    .group_by(TicketRow.owner)
+                ).all()
+            )
+        previous_owner = None
+        if mode is AssignmentMode.ROUND_ROBIN:
+            previous_owner = session.scalars(
+                select(TicketRow.owner)
+                .where(TicketRow.workspace_id == workspace_id, TicketRow.origin_segment == segment_name,
+                       TicketRow.owner.is_not(None))
+                .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
+                .limit(1)
+            ).first()
         return SegmentStaffing(
-            mode=segment.assignment_mode,
+            mode=mode,
             candidates=[
                 {"username": m.username, "available": m.available, "open_tickets": loads.get(m.username, 0),
                  "max_open_tickets": m.max_open_tickets}

@@ -11,16 +11,19 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from activities.intake import IntakeActivities
 from api.app import create_app
 from api.intake.adapters import sign_cxloop, sign_typeform
-from store.models import Segment
+from domain.contracts import ResponseRecord
+from domain.responses import MappedResponse, SurveyResponse
+from store.models import Segment, SegmentManager, User
 from tests.api_fixtures import ApiEnv, name_in
 from worker import build_worker
 
@@ -285,6 +288,54 @@ async def test_assignment_modes_through_intake(api: ApiEnv, workspace: str) -> N
                        "hidden": {"segment": "b2b"}}).encode()
     key = (await deliver(api, survey, body)).json()["response_id"]
     assert (await ticket_of(api, key))["owner"] == cy  # bob has two open tickets, cy one
+
+
+async def test_capped_manager_is_skipped_in_round_robin(api: ApiEnv, workspace: str) -> None:
+    """Round robin reads the managers' open tickets only once one has a cap;
+    then a manager at the cap is passed over."""
+    survey = await make_survey(api, workspace)
+    bob, cy = name_in(workspace, "bob"), name_in(workspace, "cy")
+    with Session(api.engine) as session, session.begin():
+        session.execute(update(Segment).where(Segment.workspace_id == workspace, Segment.name == "b2b")
+                        .values(assignment_mode="round_robin"))
+
+    async def owner_of_next(number: int) -> str | None:
+        body = json.dumps({"response_id": f"cap-{number}", "answers": {"nps": 1, "email": "x@example.com"},
+                           "hidden": {"segment": "b2b"}}).encode()
+        return (await ticket_of(api, (await deliver(api, survey, body)).json()["response_id"]))["owner"]
+
+    assert [await owner_of_next(0), await owner_of_next(1)] == [bob, cy]
+    with Session(api.engine) as session, session.begin():
+        cy_id = session.query(User.id).filter(User.username == cy).scalar_subquery()
+        session.execute(update(SegmentManager).where(SegmentManager.user_id == cy_id).values(max_open_tickets=1))
+    # Bob's turn, then cy's: she holds one open ticket already, so bob again.
+    assert [await owner_of_next(2), await owner_of_next(3)] == [bob, bob]
+
+
+async def test_survey_setup_is_read_again_after_its_max_age(api: ApiEnv, workspace: str) -> None:
+    """A burst of responses reads a survey's alert rules once; a rule switched
+    off in the API applies to responses received after at most the max age."""
+    survey = await make_survey(api, workspace)
+    max_age = 2.0
+    intake = IntakeActivities(api.engine, survey_setup_max_age=timedelta(seconds=max_age))
+
+    def rules_for_a_response() -> list[tuple[str, bool]]:
+        response = SurveyResponse(survey_id=survey["id"], response_id=uuid.uuid4().hex,
+                                  submitted_at=datetime.now(UTC))
+        record = ResponseRecord(key=uuid.uuid4().hex, response=response,
+                                mapped=MappedResponse(customer_email="pat@example.com"),
+                                received_at=datetime.now(UTC))
+        return [(rule.name, rule.enabled) for rule in intake.prepare_survey_intake(record).alert_rules]
+
+    # Right after a period of max_age starts, so that the next reads fall in it.
+    await asyncio.sleep(max_age - time.monotonic() % max_age)
+    assert rules_for_a_response() == [("Detractors (score 0-6)", True)]
+    rules_url = f"/api/surveys/{survey['id']}/alert-rules"
+    rule_id = (await api.http.get(rules_url)).json()[0]["id"]
+    assert (await api.http.patch(f"{rules_url}/{rule_id}", json={"enabled": False})).status_code == 200
+    assert rules_for_a_response() == [("Detractors (score 0-6)", True)]  # read just now: still served
+    await asyncio.sleep(max_age)
+    assert rules_for_a_response() == [("Detractors (score 0-6)", False)]
 
 
 async def test_web_form_ticket_and_auto_reply(api: ApiEnv, workspace: str) -> None:
