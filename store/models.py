@@ -280,6 +280,11 @@ PRIORITY_RANK: dict[Priority, int] = {
 }
 
 
+# What the list's `q` searches, as a case-insensitive substring; the comment,
+# where most searches match, first.
+TICKET_SEARCHED_COLUMNS = ("customer_comment", "customer_email", "customer_name", "reference", "response_id")
+
+
 class TicketRow(Base):
     """A ticket as its workflow last projected it: every `TicketState` field
     plus `priority_rank`.
@@ -291,14 +296,25 @@ class TicketRow(Base):
 
     __tablename__ = "tickets"
     # Each list filter is an equality on the workspace and, usually, one more
-    # column, within a reported_at range, in reported_at order; the last two
-    # indexes walk the list's sort orders directly, ties broken by id.
+    # column, within a reported_at range, in the list's order (reported_at or
+    # priority, ties broken by id). Each index is that: the equalities, then
+    # (reported_at, id), so a filtered page is read in order and stops after
+    # 50 rows; and the status, so counts by status read the index alone.
+    # The text search (`q`) has a trigram index on PostgreSQL, declared here
+    # for PostgreSQL only; on SQLite it is an FTS5 table that migration 0004
+    # creates and that the ORM does not model.
     __table_args__ = (
-        sa.Index("ix_tickets_workspace_status", "workspace_id", "status", "reported_at"),
-        sa.Index("ix_tickets_workspace_segment", "workspace_id", "segment", "reported_at"),
-        sa.Index("ix_tickets_workspace_owner", "workspace_id", "owner", "reported_at"),
-        sa.Index("ix_tickets_workspace_reported", "workspace_id", "reported_at", "id"),
-        sa.Index("ix_tickets_workspace_priority", "workspace_id", "priority_rank", "reported_at", "id"),
+        sa.Index("ix_tickets_workspace_status", "workspace_id", "status", "reported_at", "id"),
+        sa.Index("ix_tickets_workspace_segment", "workspace_id", "segment", "reported_at", "id", "status"),
+        sa.Index("ix_tickets_workspace_owner", "workspace_id", "owner", "reported_at", "id", "status"),
+        sa.Index("ix_tickets_workspace_reported", "workspace_id", "reported_at", "id", "status"),
+        sa.Index("ix_tickets_workspace_priority", "workspace_id", "priority_rank", "reported_at", "id", "status"),
+        sa.Index(
+            "ix_tickets_search",
+            *TICKET_SEARCHED_COLUMNS,
+            postgresql_using="gin",
+            postgresql_ops=dict.fromkeys(TICKET_SEARCHED_COLUMNS, "gin_trgm_ops"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     # Immutable after creation.
