@@ -2,7 +2,7 @@
 tickets are found by reference (a customer's reply quotes it).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 # Migrations stay as written: they spell types out rather than import the models.
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
