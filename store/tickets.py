@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import (
+    and_,
     ColumnElement,
     Connection,
     Engine,
@@ -355,10 +356,17 @@ _ROW_COLUMNS = (*TicketState.model_fields, "priority_rank")
 
 @cache
 def _upsert_statement(dialect_name: str):
-    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE tickets.version <
-    excluded.version RETURNING id: the insert-or-guarded-update in one
-    statement, so two first projections of a new ticket cannot both try to
-    insert it, and RETURNING tells whether the row was written.
+    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE (newer version, or the
+    same version decided later) RETURNING id: the insert-or-guarded-update in
+    one statement, so two first projections of a new ticket cannot both try
+    to insert it, and RETURNING tells whether the row was written.
+
+    The same version decided later: a workflow task that projected and then
+    died with its worker (SIGKILL) is run again by Temporal, which decides the
+    same change at a later `workflow.now()`. Only that retry is in the
+    workflow's history, so its times must replace the dead attempt's (a retry
+    is always later; an attempt's own repeat has the same time and changes
+    nothing).
 
     Built once per dialect and executed with the row as its parameters: built
     per call, `excluded` made a new alias of every column and the statement's
@@ -367,7 +375,10 @@ def _upsert_statement(dialect_name: str):
     return stmt.on_conflict_do_update(
         index_elements=[tickets.c.id],
         set_={name: stmt.excluded[name] for name in _ROW_COLUMNS if name != "id"},
-        where=tickets.c.version < stmt.excluded.version,
+        where=or_(
+            tickets.c.version < stmt.excluded.version,
+            and_(tickets.c.version == stmt.excluded.version, tickets.c.updated_at < stmt.excluded.updated_at),
+        ),
     ).returning(tickets.c.id)
 
 
@@ -397,7 +408,9 @@ class TicketStore:
             if connection.scalar(tombstone) is not None:
                 return False
             written = self._upsert_state(connection, state)
-            self._insert_events(connection, state.id, projection.events)
+            # Lines the read model has are rewritten only with the state they
+            # came with (a retried task's times replace a dead attempt's).
+            self._insert_events(connection, state.id, projection.events, replace=written)
             return written
 
     @staticmethod
@@ -420,12 +433,20 @@ class TicketStore:
         return connection.execute(upsert, _row_of(state)).first() is not None
 
     @staticmethod
-    def _insert_events(connection: Connection, ticket_id: str, events: Iterable[TicketEvent]) -> None:
+    def _insert_events(
+        connection: Connection, ticket_id: str, events: Iterable[TicketEvent], replace: bool = False
+    ) -> None:
         rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in events]
         if rows:
-            stmt = _dialect_insert(connection, ticket_events).on_conflict_do_nothing(
-                index_elements=[ticket_events.c.ticket_id, ticket_events.c.seq]
-            )
+            stmt = _dialect_insert(connection, ticket_events)
+            key = [ticket_events.c.ticket_id, ticket_events.c.seq]
+            if replace:
+                changing = [name for name in rows[0] if name not in ("ticket_id", "seq")]
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=key, set_={name: stmt.excluded[name] for name in changing}
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=key)
             connection.execute(stmt, rows)
 
     @staticmethod

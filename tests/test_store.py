@@ -247,6 +247,27 @@ def test_a_retried_projection_is_idempotent(ticket_store: TicketStore) -> None:
     assert ticket_store.counts(TicketFilters())["total"] == 1
 
 
+def test_a_retried_workflow_task_replaces_the_dead_attempts_times(ticket_store: TicketStore) -> None:
+    """A worker killed after projecting: Temporal runs the task again and it
+    decides the same change later. Only the retry is in the history, so its
+    times win over the dead attempt's; an older version still never does."""
+    created = create()
+    dead_attempt = change(created.state, at=NOW + timedelta(minutes=1), status=S.OPEN)
+    retried = change(created.state, at=NOW + timedelta(minutes=1, seconds=10), status=S.OPEN)
+    assert ticket_store.apply(projection(created)) is True
+    assert ticket_store.apply(projection(dead_attempt)) is True
+
+    assert ticket_store.apply(projection(retried)) is True
+    ticket_id = created.state.id
+    assert ticket_store.get(ticket_id) == retried.state
+    assert ticket_store.events(ticket_id) == created.events + retried.events
+    # The dead attempt's projection arriving again changes nothing, nor does an older version.
+    assert ticket_store.apply(projection(dead_attempt)) is False
+    assert ticket_store.apply(projection(created)) is False
+    assert ticket_store.get(ticket_id) == retried.state
+    assert ticket_store.events(ticket_id) == created.events + retried.events
+
+
 def test_concurrent_projections_of_one_ticket_end_at_the_newest(ticket_store: TicketStore) -> None:
     decisions = [create()]
     for n in range(19):
