@@ -40,8 +40,17 @@ def rate_limit_per_client(setting: str, scope: str, detail: str) -> Callable[...
     return dependency
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while a body is read. An HTTPException, so that FastAPI's body
+    parsing passes it on as the 413 it is rather than a 400 "error parsing
+    the body" (it turns any other exception into that)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE, too_large_detail(max_bytes))
+
+
+def too_large_detail(max_bytes: int) -> str:
+    return f"request body larger than {max_bytes} bytes"
 
 
 class BodySizeLimit:
@@ -69,7 +78,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -84,7 +93,7 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        body = json.dumps({"detail": too_large_detail(self.max_bytes)}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -7,11 +7,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from api.auth.caller import SESSION_COOKIE, PageCallerDep, PrincipalDep, check_csrf
+from api.configuration.fields import NO_CONTROL_CHARACTERS, Label
 from api.configuration.service import in_store
 from api.dashboard.pages import Reader, render, safe_next
 from api.deps import ServicesDep
@@ -158,7 +159,7 @@ class TokenCreate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"name": "CRM sync"}]}
     )
 
-    name: str = Field(default="", max_length=200, description="what the token is for")
+    name: Label = Field(default="", description="what the token is for")
     user_id: str | None = Field(default=None, description="admins only: a token for another user")
 
 
@@ -181,7 +182,10 @@ class NewToken(TokenOut):
     "/api/tokens", tags=["account"], summary="One's API tokens (an admin: anyone's, with user_id)",
     responses=error_responses(401, 403, 422),
 )
-async def list_tokens(principal: PrincipalDep, services: ServicesDep, user_id: str | None = None) -> list[TokenOut]:
+async def list_tokens(
+    principal: PrincipalDep, services: ServicesDep,
+    user_id: Annotated[str | None, Query(pattern=NO_CONTROL_CHARACTERS)] = None,
+) -> list[TokenOut]:
     if user_id is None:
         user_id = principal.user_id
     elif user_id != principal.user_id and not principal.is_admin:
@@ -211,7 +215,8 @@ async def create_token(body: TokenCreate, principal: PrincipalDep, services: Ser
     responses=error_responses(401, 404, 422),
 )
 async def revoke_token(token_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
-    row = await asyncio.to_thread(accounts.get_token, services.engine, token_id)
+    # No token id has a NUL, which PostgreSQL would refuse in the lookup.
+    row = None if "\x00" in token_id else await asyncio.to_thread(accounts.get_token, services.engine, token_id)
     if row is None or not _may_manage(principal, row.user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "token not found")
     await asyncio.to_thread(accounts.revoke_token, services.engine, token_id)

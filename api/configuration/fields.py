@@ -1,4 +1,5 @@
-"""Field types and error documentation that the configuration bodies share."""
+"""Field types and error documentation that the configuration bodies share
+(and the ticket and intake bodies, for names, references and free text)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,46 @@ def _printable(value: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError("must not contain control characters")
     return value
+
+
+def _free_text(value: str) -> str:
+    # Lines and tabs belong to a comment or a message; other control characters
+    # are not text, and a NUL would never reach the read model (PostgreSQL refuses it).
+    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters other than tabs and line breaks")
+    return value
+
+
+# Free text (a comment, a message): `Annotated[str, ..., FreeText]`.
+FreeText = AfterValidator(_free_text)
+# A query parameter's `pattern`: an id or a text to look for has no control
+# characters, and a NUL would reach the database (PostgreSQL refuses it).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+
+# No stored document (a field mapping, an alert rule, a survey's answers) is
+# nested deeper than this; pydantic cannot even serialize one past ~250 levels.
+MAX_DOCUMENT_DEPTH = 32
+
+
+def storable_document(document: Any) -> Any:
+    """The JSON document, if the read model can store it: no NUL in any key or
+    string (PostgreSQL's text and JSONB refuse one anywhere; refusing it here
+    keeps both databases answering alike) and no deeper than MAX_DOCUMENT_DEPTH.
+    Walked with a stack rather than recursion, whatever the depth."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise ValueError(f"must not be nested deeper than {MAX_DOCUMENT_DEPTH} levels")
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+    return document
 
 
 def _known_time_zone(value: str) -> str:

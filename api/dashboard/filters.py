@@ -10,6 +10,7 @@ reader's time zone, both days included), `segment`, `owner`, `status` and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, get_args
@@ -29,6 +30,9 @@ DEFAULT_SORT = "-reported_at"
 # The period the views show when no dates are given (the API's default too).
 DEFAULT_PERIOD = TicketFilters.DEFAULT_PERIOD
 MAX_SEARCH = 200
+# No name or text searched for has control characters; a NUL would even reach
+# the database (PostgreSQL refuses it, SQLite's search index too).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _date(value: str | None) -> date | None:
@@ -36,6 +40,10 @@ def _date(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def _text(params: QueryParams, name: str) -> str:
+    return CONTROL_CHARACTERS.sub("", params.get(name, "")).strip()
 
 
 def _enum_values(values: list[str], enum: type) -> tuple[str, ...]:
@@ -61,8 +69,9 @@ class DashboardQuery:
 
     @classmethod
     def parse(cls, params: QueryParams, workspace: str, today: date) -> DashboardQuery:
-        """Unknown values (a misspelt status, a malformed date) are dropped
-        rather than refused: a bookmarked view keeps working."""
+        """Unknown values (a misspelt status, a malformed date, control
+        characters in text) are dropped rather than refused: a bookmarked view
+        keeps working."""
         explicit = "from" in params or "to" in params
         date_from, date_to = _date(params.get("from")), _date(params.get("to"))
         if not explicit:
@@ -78,11 +87,11 @@ class DashboardQuery:
             workspace=workspace,
             date_from=date_from,
             date_to=date_to,
-            segment=params.get("segment", "").strip(),
-            owner=params.get("owner", "").strip(),
+            segment=_text(params, "segment"),
+            owner=_text(params, "owner"),
             status=_enum_values(params.getlist("status"), TicketStatus),
             priority=_enum_values(params.getlist("priority"), Priority),
-            q=params.get("q", "").strip()[:MAX_SEARCH],
+            q=_text(params, "q")[:MAX_SEARCH],
             sort=sort if sort in SORTS else DEFAULT_SORT,
             cursor=params.get("cursor", "") if params.get("cursor", "").isascii() else "",
             page=page if params.get("cursor") else 1,

@@ -18,14 +18,19 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.configuration.fields import storable_document
 from domain.responses import Answer, SurveyResponse
 
 SIGNATURE_MAX_AGE_SECONDS = 5 * 60
+# Unix seconds in ASCII digits: str.isdigit() also takes "²" and "١", which
+# int() refuses, and a thousand digits would overflow the comparison with now.
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class IntakeRefused(Exception):
@@ -53,7 +58,7 @@ def verify_cxloop(secret: str, headers: Mapping[str, str], body: bytes, now: dat
     signature = headers.get("x-cxloop-signature", "")
     if not timestamp or not signature:
         raise IntakeRefused(401, "missing X-Cxloop-Timestamp or X-Cxloop-Signature")
-    if not timestamp.isdigit():
+    if not UNIX_SECONDS.fullmatch(timestamp):
         raise IntakeRefused(401, "X-Cxloop-Timestamp must be unix seconds")
     if abs(now.timestamp() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
         raise IntakeRefused(401, "stale or future X-Cxloop-Timestamp (more than 5 minutes off)")
@@ -74,9 +79,17 @@ def _object(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise IntakeRefused(422, f"the body is not JSON: {error}") from None
+    except RecursionError:
+        # json.loads recurses once per level: [[[...]]] a few thousand deep.
+        raise IntakeRefused(422, "the body is not JSON that can be read: nested too deeply") from None
     if not isinstance(payload, dict):
         raise IntakeRefused(422, "the body must be a JSON object")
-    return payload
+    try:
+        # Refused now rather than started as a workflow that would retry
+        # storing it for ever (or could not even be handed to Temporal).
+        return storable_document(payload)
+    except ValueError as unstorable:
+        raise IntakeRefused(422, f"the body {unstorable}") from None
 
 
 def _timestamp(value: Any, field: str) -> datetime:

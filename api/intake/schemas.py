@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+from api.configuration.fields import FreeText, Label, Ref
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), FreeText]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), FreeText]
 
 
 class IntakeAccepted(BaseModel):
@@ -30,9 +32,9 @@ class FormSubmission(BaseModel):
         }]},
     )
 
-    workspace_id: str = "default"
+    workspace_id: Ref = "default"
     customer_email: EmailStr
-    customer_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    customer_name: Label | None = None
     segment: ShortText | None = None
     subject: ShortText | None = None
     message: LongText
@@ -52,11 +54,11 @@ class InboundMail(BaseModel):
 
     message_id: ShortText
     sender: EmailStr = Field(alias="from")
-    from_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    from_name: Label | None = None
     to: str | None = None
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), FreeText] | None = None
     text: LongText
-    workspace_id: str = "default"
+    workspace_id: Ref = "default"
     segment: ShortText | None = None
 
 

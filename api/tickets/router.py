@@ -6,14 +6,16 @@ import asyncio
 import os
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from api.auth.caller import PrincipalDep
+from api.configuration.fields import NO_CONTROL_CHARACTERS
 from api.deps import ServicesDep
 from api.errors import BODY_ERRORS, error_responses
 from api.tickets import service
@@ -41,16 +43,31 @@ CHANGE_ERRORS = error_responses(*BODY_ERRORS, 403, 404, 409, 503)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def query_is_utf8(request: Request) -> None:
+    """Starlette reads bytes that are not UTF-8 in the query string as U+FFFD;
+    refuse them rather than search for that."""
+    try:
+        parse_qsl(request.url.query, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the query string is not UTF-8") from None
+
+
 def ticket_filters(
     principal: PrincipalDep,
-    workspace: Annotated[str, Query(description="workspace id")] = "default",
+    _utf8: Annotated[None, Depends(query_is_utf8)],
+    # Text filters have no control characters: nothing stored has them, and a NUL
+    # would reach the database (PostgreSQL refuses it; SQLite's search index too).
+    workspace: Annotated[str, Query(description="workspace id", pattern=NO_CONTROL_CHARACTERS)] = "default",
     reported_from: Annotated[datetime | None, Query(alias="from", description="reported at or after")] = None,
     reported_to: Annotated[datetime | None, Query(alias="to", description="reported before")] = None,
-    segment: Annotated[str | None, Query(description="current segment")] = None,
-    owner: str | None = None,
+    segment: Annotated[str | None, Query(description="current segment", pattern=NO_CONTROL_CHARACTERS)] = None,
+    owner: Annotated[str | None, Query(pattern=NO_CONTROL_CHARACTERS)] = None,
     status: Annotated[list[TicketStatus] | None, Query(description="any of these (repeat the parameter)")] = None,
     priority: Annotated[list[Priority] | None, Query(description="any of these (repeat the parameter)")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in email, name, comment, reference")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, pattern=NO_CONTROL_CHARACTERS, description="text in email, name, comment, reference"),
+    ] = None,
 ) -> TicketFilters:
     """The list filters; without from/to, the last 30 days."""
     try:

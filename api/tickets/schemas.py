@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from api.configuration.fields import FreeText, Label, Ref
 from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketState, TicketStatus
 
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), FreeText]
 
 
 class TicketCreate(BaseModel):
@@ -28,14 +29,14 @@ class TicketCreate(BaseModel):
         },
     )
 
-    workspace_id: str = "default"
+    workspace_id: Ref = "default"
     customer_email: EmailStr
-    customer_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    customer_name: Label | None = None
+    segment: Ref
     priority: Priority = Priority.MEDIUM
     status: TicketStatus = TicketStatus.NEW
-    owner: str | None = Field(default=None, description="a manager of the segment; default: its only manager")
-    customer_comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    owner: Ref | None = Field(default=None, description="a manager of the segment; default: its only manager")
+    customer_comment: Annotated[str, StringConstraints(max_length=10_000), FreeText] | None = None
     reported_at: datetime | None = Field(default=None, description="default: now")
     comment: Comment = Field(description="why the ticket is opened; the first line of its log")
 
@@ -52,8 +53,8 @@ class TicketPatch(BaseModel):
 
     status: TicketStatus | None = None
     priority: Priority | None = None
-    segment: str | None = None
-    owner: str | None = None
+    segment: Ref | None = None
+    owner: Ref | None = None
     snooze_until: datetime | None = Field(default=None, description="with status postponed: when it wakes up")
     comment: Comment
 

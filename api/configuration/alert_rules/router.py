@@ -6,20 +6,30 @@ actions for when they are met and when they are not (domain/alerts.py)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from api.configuration.fields import NOT_FOUND, UNPROCESSABLE
+from api.configuration.fields import NOT_FOUND, UNPROCESSABLE, storable_document
 from api.configuration.service import in_store
 from api.deps import ServicesDep
 from domain.alerts import Action, AlertRule, Criterion, Text
 from store import intake as store
 
+def ids_that_may_exist(request: Request) -> None:
+    # No survey or rule id has a NUL, and PostgreSQL would refuse one in the
+    # lookup: unknown, like any other id that is not there.
+    if any("\x00" in value for value in request.path_params.values()):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "survey or alert rule not found")
+
+
 # Every route names a survey (and most a rule) that may not exist.
-router = APIRouter(prefix="/api/surveys/{survey_id}/alert-rules", tags=["alert rules"], responses=NOT_FOUND)
+router = APIRouter(
+    prefix="/api/surveys/{survey_id}/alert-rules", tags=["alert rules"], responses=NOT_FOUND,
+    dependencies=[Depends(ids_that_may_exist)],
+)
 
 EXAMPLE = {
     "name": "Angry VIPs",
@@ -31,7 +41,16 @@ EXAMPLE = {
 }
 
 
-class AlertRuleBody(BaseModel):
+class StoredRule(BaseModel):
+    """A rule is kept as one JSON document (JSONB on PostgreSQL)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return storable_document(data)
+
+
+class AlertRuleBody(StoredRule):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
 
     name: Text
@@ -42,7 +61,7 @@ class AlertRuleBody(BaseModel):
     when_not_met: list[Action] = Field(default_factory=list)
 
 
-class AlertRulePatch(BaseModel):
+class AlertRulePatch(StoredRule):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": False}]})
 
     name: Text | None = None

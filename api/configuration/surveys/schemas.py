@@ -6,32 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from api.configuration.fields import Name, PatchBody, Ref
+from api.configuration.fields import Name, PatchBody, Ref, storable_document
 from store.models import SurveyAdapter
 
 FIELD_MAPPING_DESCRIPTION = "the platform's question ids -> cxloop's fields (score, customer_email, ...)"
 DEFAULT_SEGMENT_DESCRIPTION = "a segment of the workspace, for responses that name none"
 
 
-def _without_nul(document: Any) -> Any:
-    # PostgreSQL's JSONB refuses a NUL anywhere in a document; refusing it
-    # here keeps both databases answering alike.
-    def walk(value: Any) -> None:
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(key)
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(document)
-    return document
-
-
-FieldMapping = Annotated[dict[str, Any], AfterValidator(_without_nul)]
+FieldMapping = Annotated[dict[str, Any], AfterValidator(storable_document)]
 
 
 class SurveyCreate(BaseModel):
