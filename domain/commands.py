@@ -15,7 +15,7 @@ from enum import Enum
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule, next_escalation
@@ -55,6 +55,16 @@ class Command(BaseModel):
 
     comment: str = ""
     actor: str = "operator"
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # A NUL could never reach a PostgreSQL read model: the projection
+        # would retry forever. Refused here, a signal carrying one (from the
+        # CLI, say) is logged as rejected instead.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class TicketChange(Command):

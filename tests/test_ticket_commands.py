@@ -155,8 +155,10 @@ async def test_signals_apply_commands_and_log_rejections(env: TicketEnv) -> None
     await handle.signal("change", {"status": "bogus", "comment": "typo"})
     await handle.signal("comment", {"comment": ""})
     await handle.signal("escalate", "not even an object")
+    # A NUL could never be stored in a PostgreSQL read model: refused, and the actor cleaned.
+    await handle.signal("comment", {"comment": "bad\x00byte", "actor": "c\x00li"})
     await handle.signal("customer_email_please", {"x": 1})  # unknown signal: Temporal ignores it
-    state = await env.wait_for(handle, lambda s: s.version >= 6)
+    state = await env.wait_for(handle, lambda s: s.version >= 7)
     assert state.status is TicketStatus.OPEN
     log = await handle.query(TicketWorkflow.query_log)
     assert [(e.kind, e.field) for e in log[1:]] == [
@@ -165,13 +167,15 @@ async def test_signals_apply_commands_and_log_rejections(env: TicketEnv) -> None
         (EventKind.REJECTED, "change"),
         (EventKind.REJECTED, "comment"),
         (EventKind.REJECTED, "escalate"),
+        (EventKind.REJECTED, "comment"),
     ]
+    assert "NUL" in log[6].comment and log[6].actor == "cli" and "\x00" not in log[6].comment
     assert "cannot change status from open to closed" in log[2].comment and log[2].actor == "ops"
     assert "status" in log[3].comment and "malformed TicketChange" in log[3].comment
     assert "a comment is required" in log[4].comment
     # The workflow is alive and well after all that.
     state = await handle.execute_update(TicketWorkflow.comment, Command(comment="still here"))
-    assert state.version == 7
+    assert state.version == 8
 
 
 async def test_continue_as_new_keeps_state_log_and_deadlines(env: TicketEnv) -> None:

@@ -364,10 +364,11 @@ class TicketWorkflow:
 
     def _rejection(self, name: str, raw: Any, refused: Refused) -> Decision:
         actor = raw.get("actor") if isinstance(raw, dict) else None
+        actor = str(actor or "operator").replace("\x00", "")[:200] or "operator"
         event = TicketEvent(
             seq=self._state.version + 1,
             at=workflow.now(),
-            actor=str(actor or "operator"),
+            actor=actor,
             kind=EventKind.REJECTED,
             field=name,
             comment=f"signal '{name}' rejected: {refused.reason}",
