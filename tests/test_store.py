@@ -472,10 +472,16 @@ def test_q_finds_what_projections_write_and_forgets_what_purges_remove(ticket_st
 
     assert ids(ticket_store, recent(q="refund")) == {other.state.id}
     assert ids(ticket_store, recent(q="late.arrival")) == set()
-    if ticket_store.engine.dialect.name == "sqlite":
-        # FTS5 compares its index with the tickets table (rank 1: the
+    assert_search_index_matches_the_tickets(ticket_store)
+
+
+def assert_search_index_matches_the_tickets(store: TicketStore) -> None:
+    """SQLite's FTS5 index must hold exactly the tickets' text (PostgreSQL
+    keeps its index itself)."""
+    if store.engine.dialect.name == "sqlite":
+        # FTS5 compares its index with the tickets table (rank 1: with the
         # external content too) and fails if they disagree.
-        with ticket_store.engine.begin() as connection:
+        with store.engine.begin() as connection:
             connection.exec_driver_sql(
                 "INSERT INTO tickets_search(tickets_search, rank) VALUES ('integrity-check', 1)"
             )
@@ -627,6 +633,8 @@ def test_bulk_insert_states_loads_many_tickets(ticket_store: TicketStore) -> Non
         assert connection.scalar(select(func.count()).select_from(Base.metadata.tables["tickets"])) == 2_500
     assert ticket_store.get("bulk-01234") == states[1234]
     assert ticket_store.counts(recent())["new"] == 2_500
+    assert ids(ticket_store, recent(q=states[1234].reference)) == {"bulk-01234"}
+    assert_search_index_matches_the_tickets(ticket_store)
 
 
 # --- query plans ------------------------------------------------------------------------
