@@ -298,3 +298,15 @@ async def test_export_matches_the_list_cell_by_cell(api: ApiEnv, workspace: str)
         return row[:7] + (row[7].replace(microsecond=0),) + row[8:]
     assert [trimmed(r) for r in rows[1:]] == [trimmed(r) for r in expected]
     assert len(expected) == 3
+
+
+async def test_export_keeps_a_customers_formula_as_text(api: ApiEnv, workspace: str) -> None:
+    """A comment that Excel would run ("=HYPERLINK(...)") or read as an error
+    ("#N/A") arrives in the sheet as the text the customer wrote."""
+    for comment in ('=HYPERLINK("http://evil.example","click")', "#N/A", "=1+1"):
+        await create(api, workspace, customer_comment=comment)
+    response = await api.http.get("/api/tickets/export.xlsx", params={"workspace": workspace})
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    cells = [row[8] for row in sheet.iter_rows(min_row=2)]
+    assert sorted(cell.value for cell in cells) == sorted(['=HYPERLINK("http://evil.example","click")', "#N/A", "=1+1"])
+    assert {cell.data_type for cell in cells} == {"s"}

@@ -20,6 +20,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 
 from store.tickets import TicketFilters, TicketSort, TicketStore
@@ -76,9 +77,26 @@ def write_export(store: TicketStore, filters: TicketFilters, sort: TicketSort) -
 def sheet_rows(tickets: Iterator[Any], reported_on: Cell) -> Iterator[tuple[Any, ...]]:
     """The sheet's row for each ticket, a row of COLUMNS' fields in order;
     `reported_on` is the date's cell, refilled for every row."""
+    sheet = reported_on.parent
     for response_id, email, origin, segment, owner, priority, status, reported_at, comment in tickets:
         reported_on.value = reported_at.astimezone(UTC).replace(tzinfo=None)
-        yield (response_id, email, origin, segment, owner, priority.value, status.value, reported_on, comment)
+        yield (
+            as_text(sheet, response_id), as_text(sheet, email), as_text(sheet, origin), as_text(sheet, segment),
+            as_text(sheet, owner), priority.value, status.value, reported_on, as_text(sheet, comment),
+        )
+
+
+def as_text(sheet: Any, value: str | None) -> Any:
+    """Text stays text: openpyxl stores a string that starts with "=" as a
+    formula and "#N/A" and the like as errors, so a customer who writes
+    "=HYPERLINK(...)" in a comment would put a live formula in the manager's
+    sheet. Such values get a cell typed as a string (rare: plain values
+    otherwise, which keeps the export fast)."""
+    if value is None or not (value.startswith("=") or value in ERROR_CODES):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def export_filename(now: datetime) -> str:
