@@ -33,7 +33,7 @@ from domain.ticket import (
     TicketState,
     TicketStatus,
 )
-from store.db import alembic_config, current_revision, make_engine, migrate
+from store.db import SQLITE_SEARCH_TABLES, alembic_config, current_revision, make_engine, migrate, modelled_here
 from store.models import Base
 from store.tickets import InvalidCursor, TicketFilters, TicketStore
 
@@ -42,18 +42,6 @@ POLICY = TicketPolicy(segment_managers={"retail": ["ann"], "b2b": ["bob", "cy"],
 S = TicketStatus
 P = Priority
 
-# SQLite's text search index (migration 0004): an FTS5 virtual table and the
-# tables FTS5 keeps it in. The ORM does not model them.
-SQLITE_SEARCH_TABLES = {
-    "tickets_search",
-    "tickets_search_config",
-    "tickets_search_data",
-    "tickets_search_docsize",
-    "tickets_search_idx",
-}
-# Declared in store.models for PostgreSQL only (Index.ddl_if), which Alembic's
-# comparison does not know about.
-POSTGRESQL_ONLY_INDEXES = {"ix_tickets_search"}
 
 
 def read_model_tables(dialect_name: str) -> set[str]:
@@ -63,20 +51,6 @@ def read_model_tables(dialect_name: str) -> set[str]:
     return tables | SQLITE_SEARCH_TABLES if dialect_name == "sqlite" else tables
 
 
-def modelled_here(dialect_name: str):
-    """Alembic's include_object hook for comparing the models with a
-    database of this dialect: leaves out the schema objects that the models
-    declare for another database, or that the ORM does not model."""
-
-    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-        if dialect_name == "sqlite":
-            if type_ == "table" and name in SQLITE_SEARCH_TABLES:
-                return False
-            if type_ == "index" and name in POSTGRESQL_ONLY_INDEXES:
-                return False
-        return True
-
-    return include
 
 
 def create(ticket_id: str | None = None, at: datetime = NOW, **fields: Any) -> Decision:

@@ -13,7 +13,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from store.db import make_engine
+from store.db import make_engine, modelled_here
 from store.models import Base, UTCDateTime
 
 config = context.config
@@ -37,6 +37,7 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
         compare_type=True,
+        include_object=modelled_here(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
