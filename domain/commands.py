@@ -495,6 +495,10 @@ class NewTicket(BaseModel):
     priority: Priority = Priority.MEDIUM
     status: TicketStatus = TicketStatus.NEW
     owner: str | None = None
+    # Without an owner, a segment's only manager takes the ticket. Intake says
+    # False: the segment's assignment mode has decided (manual, or nobody
+    # available or under their cap), and None means unassigned.
+    default_owner: bool = True
     comment: str = ""
     actor: str = "system:intake"
 
@@ -513,7 +517,7 @@ def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decisi
     owner = new.owner
     if owner is not None and owner not in managers:
         raise Refused(f"'{owner}' is not a manager of segment '{new.segment}'")
-    if owner is None and len(managers) == 1:
+    if owner is None and new.default_owner and len(managers) == 1:
         owner = managers[0]
     state = TicketState(
         id=new.id,

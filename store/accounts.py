@@ -22,6 +22,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from domain.access import Principal, Role
+from store.db import make_engine, write_transaction
 from store.models import ApiToken, Segment, SegmentManager, User, UserSession
 
 PASSWORDS = PasswordHasher()
@@ -182,16 +183,23 @@ def token_principal(engine: Engine, secret: str) -> Principal | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     now = datetime.now(UTC)
-    with Session(engine) as session, session.begin():
+    with Session(engine) as session:
         row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(secret)))
         if row is None or row.revoked_at is not None:
             return None
         user = session.get(User, row.user_id)
         if user is None:
             return None
-        if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
-            session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        return _principal(session, user)
+        principal = _principal(session, user)
+        stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION
+        token_id = row.id
+    if stale:
+        # Its own write transaction (BEGIN IMMEDIATE on SQLite): a read
+        # transaction upgraded to a write fails at once ("database is
+        # locked") when two first uses of a token race.
+        with write_transaction(engine) as connection:
+            connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    return principal
 
 
 # --- the first admin -------------------------------------------------------------------
@@ -217,8 +225,6 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m store.accounts first-admin URL [USERNAME [EMAIL]]`: the
     first admin of a fresh database (docker-compose's migrate step runs it;
     `make run` does the same through run.py)."""
-    from store.db import make_engine  # only the command needs an engine
-
     parser = argparse.ArgumentParser(prog="python -m store.accounts", description="cxloop accounts")
     commands = parser.add_subparsers(dest="command", required=True)
     first = commands.add_parser("first-admin", help="create an admin with a random password if there is none")

@@ -14,6 +14,7 @@ route without a rule here fails the suite. Each role then calls every route:
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import uuid
@@ -324,6 +325,16 @@ async def test_tokens_created_used_and_revoked(api: ApiEnv, workspace: str) -> N
     assert (await api.http.delete(f"/api/tokens/{for_agent.json()['id']}")).status_code == 204
     assert (await api.http.get("/api/me", headers={"Authorization": "Basic abc"})).status_code == 401
     assert (await api.http.get("/api/me", headers={"Authorization": "Bearer cxl_forged"})).status_code == 401
+
+
+async def test_a_new_tokens_first_uses_at_once_all_succeed(api: ApiEnv, workspace: str) -> None:
+    """The first use of a token records when it was used: many first uses at
+    once must not trip over each other's writes (SQLite: "database is locked")."""
+    tokens = [(await api.http.post("/api/tokens", json={"name": f"burst {n}"})).json()["token"] for n in range(8)]
+    answers = await asyncio.gather(*(
+        api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"}) for token in tokens for _ in range(3)
+    ))
+    assert {answer.status_code for answer in answers} == {200}
 
 
 # --- the dashboard's sign-in ----------------------------------------------------------------

@@ -312,6 +312,22 @@ async def test_capped_manager_is_skipped_in_round_robin(api: ApiEnv, workspace: 
     assert [await owner_of_next(2), await owner_of_next(3)] == [bob, bob]
 
 
+async def test_an_unavailable_only_manager_gets_no_new_ticket(api: ApiEnv, workspace: str) -> None:
+    """Retail's only manager is on leave: the survey's ticket stays unassigned
+    rather than falling to her as a manual ticket's would."""
+    survey = await make_survey(api, workspace)
+    ann = name_in(workspace, "ann")
+    with Session(api.engine) as session, session.begin():
+        ann_id = session.query(User.id).filter(User.username == ann).scalar_subquery()
+        session.execute(update(SegmentManager).where(SegmentManager.user_id == ann_id).values(available=False))
+    key = (await deliver(api, survey, cxloop_body("on-leave"))).json()["response_id"]
+    assert (await ticket_of(api, key))["owner"] is None
+    with Session(api.engine) as session, session.begin():
+        session.execute(update(SegmentManager).where(SegmentManager.user_id == ann_id).values(available=True))
+    key = (await deliver(api, survey, cxloop_body("back"))).json()["response_id"]
+    assert (await ticket_of(api, key))["owner"] == ann
+
+
 async def test_survey_setup_is_read_again_after_its_max_age(api: ApiEnv, workspace: str) -> None:
     """A burst of responses reads a survey's alert rules once; a rule switched
     off in the API applies to responses received after at most the max age."""

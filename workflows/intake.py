@@ -122,6 +122,7 @@ class SurveyResponseWorkflow:
                 score=mapped.score,
                 priority=decision.ticket.priority,
                 owner=owner,
+                default_owner=False,
                 comment=f"Created by action-alert rule: {decision.ticket.reason}",
                 actor=f"alert-rule:{decision.ticket.rule_ids[0]}",
             )
@@ -179,6 +180,7 @@ class MessageIntakeWorkflow:
             customer_comment=f"{intake.subject}\n\n{intake.message}" if intake.subject else intake.message,
             priority=Priority.MEDIUM,
             owner=owner,
+            default_owner=False,
             comment=f"Created from a {what}.",
             actor=f"intake:{intake.source.value}",
         )
