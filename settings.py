@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # Survey webhooks and inbound mail, per client address: generous (a survey
     # platform replays a backlog fast) but bounded.
     webhook_rate_limit: str = "6000/minute"
+    # Run the worker's workflows inside Temporal's sandbox (slower: see
+    # worker.workflow_runner). The tests always do; turn it on to have
+    # production refuse non-deterministic workflow code as well.
+    workflow_sandbox: bool = False
     # The customer's "is it solved?" links, per client address.
     customer_link_rate_limit: str = "60/minute"
     # Sign-in attempts per client address, and per username.
