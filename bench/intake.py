@@ -113,6 +113,36 @@ async def bounded(name: str, count: int, concurrency: int, one) -> Latency:
     return Latency.of(name, samples, time.perf_counter() - started)
 
 
+async def wait_healthy(http: httpx.AsyncClient) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if (await http.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise BenchError("the API did not become healthy within 60 s")
+
+
+async def post_detractor(http: httpx.AsyncClient, survey, response_id: str, number: int) -> None:
+    """One signed detractor response to the survey's webhook; anything but 202 is an error."""
+    body = json.dumps({
+        "response_id": response_id,
+        "answers": {"nps": number % 7, "why": "Late delivery", "email": f"c{number}@example.com"},
+        "hidden": {"segment": "retail"},
+    }).encode()
+    timestamp = int(time.time())
+    response = await http.post(
+        f"/api/webhooks/surveys/{survey.id}", content=body,
+        headers={"X-Cxloop-Timestamp": str(timestamp),
+                 "X-Cxloop-Signature": sign_cxloop(survey.webhook_secret, timestamp, body),
+                 "content-type": "application/json"},
+    )
+    if response.status_code != 202:
+        raise BenchError(f"webhook answered {response.status_code}: {response.text[:200]}")
+
+
 async def run(args: argparse.Namespace) -> None:
     section("Survey intake throughput")
     print(machine_line())
@@ -162,16 +192,7 @@ async def run(args: argparse.Namespace) -> None:
                 async with raw_worker, httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{api_port}", limits=limits, timeout=60
                 ) as http:
-                    deadline = time.monotonic() + 60
-                    while True:
-                        try:
-                            if (await http.get("/healthz")).status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            pass
-                        if time.monotonic() > deadline:
-                            raise BenchError("the API did not become healthy within 60 s")
-                        await asyncio.sleep(0.2)
+                    await wait_healthy(http)
                     run_id = uuid.uuid4().hex[:8]
 
                     async def start_raw(number: int) -> None:
@@ -180,20 +201,7 @@ async def run(args: argparse.Namespace) -> None:
                         )
 
                     async def post(number: int) -> None:
-                        body = json.dumps({
-                            "response_id": f"{run_id}-{number}",
-                            "answers": {"nps": number % 7, "why": "Late delivery", "email": f"c{number}@example.com"},
-                            "hidden": {"segment": "retail"},
-                        }).encode()
-                        timestamp = int(time.time())
-                        response = await http.post(
-                            f"/api/webhooks/surveys/{survey.id}", content=body,
-                            headers={"X-Cxloop-Timestamp": str(timestamp),
-                                     "X-Cxloop-Signature": sign_cxloop(survey.webhook_secret, timestamp, body),
-                                     "content-type": "application/json"},
-                        )
-                        if response.status_code != 202:
-                            raise BenchError(f"webhook answered {response.status_code}: {response.text[:200]}")
+                        await post_detractor(http, survey, f"{run_id}-{number}", number)
 
                     def tickets_in_read_model() -> int:
                         with Session(engine) as session:

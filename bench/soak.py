@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -49,7 +48,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.intake.adapters import sign_cxloop
 from bench.harness import (
     BenchError,
     Latency,
@@ -63,7 +61,7 @@ from bench.harness import (
     stdout_to_stderr,
     table,
 )
-from bench.intake import MAPPING, bounded
+from bench.intake import MAPPING, bounded, post_detractor, wait_healthy
 from bench.updates import DEV_SERVER_PRAGMAS, SEGMENTS, TEMPORAL_CLI, create_workspace
 from domain.commands import NewTicket
 from domain.contracts import TicketWorkflowInput
@@ -207,20 +205,7 @@ async def run(args: argparse.Namespace) -> None:
 
                     async def post(number: int) -> None:
                         nonlocal posted
-                        body = json.dumps({
-                            "response_id": f"{run_id}-{number}",
-                            "answers": {"nps": number % 7, "why": "Late delivery", "email": f"c{number}@example.com"},
-                            "hidden": {"segment": "retail"},
-                        }).encode()
-                        timestamp = int(time.time())
-                        response = await http.post(
-                            f"/api/webhooks/surveys/{survey.id}", content=body,
-                            headers={"X-Cxloop-Timestamp": str(timestamp),
-                                     "X-Cxloop-Signature": sign_cxloop(survey.webhook_secret, timestamp, body),
-                                     "content-type": "application/json"},
-                        )
-                        if response.status_code != 202:
-                            raise BenchError(f"webhook answered {response.status_code}: {response.text[:200]}")
+                        await post_detractor(http, survey, f"{run_id}-{number}", number)
                         posted += 1
 
                     window_closes = max(window_opens, time.time()) + args.spread
@@ -292,18 +277,6 @@ async def run(args: argparse.Namespace) -> None:
         ],
         right=[False, True],
     ))
-
-
-async def wait_healthy(http: httpx.AsyncClient) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if (await http.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise BenchError("the API did not become healthy within 60 s")
 
 
 async def wait_for(count, wanted: int, timeout: float, what: str) -> None:

@@ -60,12 +60,6 @@ def _principal(session: Session, user: User) -> Principal:
     )
 
 
-def principal_of(engine: Engine, user_id: str) -> Principal | None:
-    with Session(engine) as session:
-        user = session.get(User, user_id)
-        return _principal(session, user) if user is not None else None
-
-
 # --- passwords -------------------------------------------------------------------------
 
 

@@ -50,15 +50,20 @@ class ApiEnv:
         """A bearer token of `username` (created, with `role`, if they do not
         exist yet), as request headers."""
         if username not in self._tokens:
-            with Session(self.engine) as session, session.begin():
-                user = session.scalar(select(User).where(User.username == username))
-                if user is None:
-                    user = User(username=username, email="user@example.com", role=role)
-                    session.add(user)
-                    session.flush()
-                user_id = user.id
+            user_id = user_id_for(self.engine, username, role)
             _, self._tokens[username] = accounts.create_token(self.engine, user_id, "tests")
         return {"Authorization": f"Bearer {self._tokens[username]}"}
+
+
+def user_id_for(engine: Engine, username: str, role: UserRole) -> str:
+    """The id of the user `username`, created with `role` if there is none."""
+    with Session(engine) as session, session.begin():
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = User(username=username, email=f"{username}@example.com", role=role)
+            session.add(user)
+            session.flush()
+        return user.id
 
 
 class Mailbox(MessageHandler):

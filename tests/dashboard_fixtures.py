@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from temporalio.testing import WorkflowEnvironment
 
@@ -36,7 +36,7 @@ from store import accounts
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from store.tickets import TicketStore
-from tests.api_fixtures import name_in
+from tests.api_fixtures import name_in, user_id_for
 from worker import build_worker
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -59,14 +59,8 @@ class DashboardEnv:
         return self.base_url + path
 
     def user(self, username: str, role: UserRole = UserRole.ADMIN, password: str | None = None) -> str:
-        """The user's id; created (with `role`, and `password` if given) when new."""
-        with Session(self.engine) as session, session.begin():
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                user = User(username=username, email=f"{username}@example.com", role=role)
-                session.add(user)
-                session.flush()
-            user_id = user.id
+        """The user's id; created (with `role`) when new; `password` set if given."""
+        user_id = user_id_for(self.engine, username, role)
         if password is not None:
             accounts.set_password(self.engine, user_id, password)
         return user_id

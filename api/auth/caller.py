@@ -26,7 +26,6 @@ from store import accounts
 
 SESSION_COOKIE = "cxloop_session"
 CSRF_HEADER = "X-CSRF-Token"
-CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
