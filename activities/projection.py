@@ -19,7 +19,8 @@ from typing import Protocol
 
 from temporalio import activity
 
-from domain.ticket import PROJECT_TICKET_ACTIVITY, EventKind, TicketProjection
+from domain.ticket import PROJECT_TICKET_ACTIVITY, EventKind, TicketEvent, TicketProjection, TicketState
+from store.tickets import Applied
 
 TICKETS_CREATED_METRIC = "cxloop_tickets_created"
 ESCALATIONS_FIRED_METRIC = "cxloop_escalations_fired"
@@ -33,8 +34,9 @@ RULE_ACTOR_PREFIX = "rule:"
 
 
 class ProjectionStore(Protocol):
-    def apply(self, projection: TicketProjection) -> bool:
-        """Write the projection; False when a newer version was already there."""
+    def apply(self, projection: TicketProjection) -> Applied:
+        """Write the projection; say whether its state landed and which of its
+        log lines are new to the read model."""
         ...
 
 
@@ -54,28 +56,31 @@ class ProjectionActivities:
                 extra=about_ticket,
             )
             return
-        if not self._store.apply(projection):
+        applied = self._store.apply(projection)
+        if not applied.written:
             # A retry of a projection that already landed, or one overtaken by
-            # a later one: its changes were counted when they landed.
+            # a later one.
             activity.logger.info(
                 "ticket %s v%d already superseded in the read model", state.id, state.version, extra=about_ticket
             )
-            return
-        record_landed(projection, datetime.now(UTC))
+        # Only log lines new to the read model count: what a retry or a re-run
+        # after a worker crash brings again was counted when it first landed.
+        record_landed(state, applied.new_events, datetime.now(UTC))
 
 
-def record_landed(projection: TicketProjection, landed_at: datetime) -> None:
-    """Count what a projection that just landed in the read model tells:
-    a new ticket, escalations fired by rules, and how long each log line took
-    to get there."""
+def record_landed(state: TicketState, events: tuple[TicketEvent, ...], landed_at: datetime) -> None:
+    """Count what log lines that just reached the read model tell: a new
+    ticket, escalations fired by rules, and how long each line took to get
+    there."""
+    if not events:
+        return
     meter = activity.metric_meter()
-    state = projection.state
     about_ticket = {"ticket_id": state.id}
     lag = meter.create_histogram_float(
         PROJECTION_LAG_METRIC, "Seconds from a ticket's change to its landing in the read model", "s"
     )
     fired_by: set[str] = set()
-    for event in projection.events:
+    for event in events:
         # The worker's clock may run a little behind Temporal's: never negative.
         lag.record(max(0.0, (landed_at - event.at).total_seconds()))
         if event.kind is EventKind.CREATED:

@@ -382,6 +382,16 @@ def _upsert_statement(dialect_name: str):
     ).returning(tickets.c.id)
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a projection changed in the read model."""
+
+    written: bool
+    """The ticket's state was written (False: a newer one was already there)."""
+    new_events: tuple[TicketEvent, ...]
+    """Its log lines that the read model did not hold before."""
+
+
 class TicketStore:
     """The read model's tickets. Thread-safe: every call takes its own
     connection from the engine's pool."""
@@ -391,27 +401,29 @@ class TicketStore:
 
     # --- writing the projection ---------------------------------------------------
 
-    def apply(self, projection: TicketProjection) -> bool:
+    def apply(self, projection: TicketProjection) -> Applied:
         """Write a ticket's new state and its new log lines, in one transaction.
 
-        Returns False when the state was not written because the read model
-        already holds this version or a newer one (a retry, or a projection
-        overtaken by a later one), or because the ticket was purged. The log
-        lines are stored even when the state was superseded, each exactly once.
+        `written` is False when the state was not written because the read
+        model already holds this version or a newer one (a retry, or a
+        projection overtaken by a later one), or because the ticket was purged.
+        The log lines are stored even when the state was superseded, each
+        exactly once; `new_events` are those the read model did not hold yet
+        (what a retry or a re-run after a crash brings again is not new).
         """
         state = projection.state
         with write_transaction(self.engine) as connection:
             self._serialize_writes(connection, state.id)
             if state.purged:
-                return self._purge(connection, state)
+                return Applied(self._purge(connection, state), ())
             tombstone = select(purged_tickets.c.ticket_id).where(purged_tickets.c.ticket_id == state.id)
             if connection.scalar(tombstone) is not None:
-                return False
+                return Applied(False, ())
             written = self._upsert_state(connection, state)
             # Lines the read model has are rewritten only with the state they
             # came with (a retried task's times replace a dead attempt's).
-            self._insert_events(connection, state.id, projection.events, replace=written)
-            return written
+            new_events = self._insert_events(connection, state.id, projection.events, replace=written)
+            return Applied(written, new_events)
 
     @staticmethod
     def _serialize_writes(connection: Connection, ticket_id: str) -> None:
@@ -434,10 +446,19 @@ class TicketStore:
 
     @staticmethod
     def _insert_events(
-        connection: Connection, ticket_id: str, events: Iterable[TicketEvent], replace: bool = False
-    ) -> None:
+        connection: Connection, ticket_id: str, events: Sequence[TicketEvent], replace: bool = False
+    ) -> tuple[TicketEvent, ...]:
+        """Store the log lines; answer those that were not there yet (the
+        caller holds the ticket's write lock, so the answer is exact)."""
+        if not events:
+            return ()
+        held = set(connection.scalars(
+            select(ticket_events.c.seq).where(
+                ticket_events.c.ticket_id == ticket_id, ticket_events.c.seq.in_([event.seq for event in events])
+            )
+        ))
         rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in events]
-        if rows:
+        if replace or len(held) < len(rows):
             stmt = _dialect_insert(connection, ticket_events)
             key = [ticket_events.c.ticket_id, ticket_events.c.seq]
             if replace:
@@ -448,6 +469,7 @@ class TicketStore:
             else:
                 stmt = stmt.on_conflict_do_nothing(index_elements=key)
             connection.execute(stmt, rows)
+        return tuple(event for event in events if event.seq not in held)
 
     @staticmethod
     def _purge(connection: Connection, state: TicketState) -> bool:

@@ -193,7 +193,7 @@ async def test_late_projection_does_not_roll_back(api: ApiEnv, workspace: str) -
     await api.http.patch(f"/api/tickets/{ticket['id']}", json={"status": "open", "comment": "on it"})
     store = TicketStore(api.engine)
     stale = store.get(ticket["id"]).model_copy(update={"version": 1, "status": TicketStatus.NEW})
-    assert store.apply(TicketProjection(state=stale, events=[])) is False
+    assert store.apply(TicketProjection(state=stale, events=[])).written is False
     assert (await api.http.get(f"/api/tickets/{ticket['id']}")).json()["status"] == "open"
 
 

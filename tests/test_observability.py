@@ -229,8 +229,9 @@ async def test_worker_serves_temporal_and_ticket_metrics_and_logs_json(
 
 
 def test_a_retried_projection_is_counted_once(ticket_store: TicketStore) -> None:
-    """The projection activity counts only what it wrote: a retry of one that
-    already landed (its version is there) changes no metric."""
+    """The projection activity counts only log lines new to the read model: a
+    retry of one that already landed, or the re-run of a task whose worker
+    died after projecting, changes no metric."""
     metrics_address = free_address()
     runtime = worker_runtime(metrics_address)
     environment = ActivityEnvironment()
@@ -244,7 +245,11 @@ def test_a_retried_projection_is_counted_once(ticket_store: TicketStore) -> None
     created = decide_create(new, policy, created_at)
     escalated = decide_due_timers(created.state, policy, created_at + timedelta(minutes=5))
     assert escalated is not None
-    for decision in (created, created, escalated, escalated, created):
+    # A worker killed after projecting the escalation: the re-run task decides
+    # it again a little later, and its projection replaces the first.
+    rerun = decide_due_timers(created.state, policy, created_at + timedelta(minutes=5, seconds=1))
+    assert rerun is not None and rerun.state.version == escalated.state.version
+    for decision in (created, created, escalated, escalated, rerun, created):
         environment.run(project, TicketProjection(state=decision.state, events=decision.events))
 
     scraped = httpx.get(f"http://{metrics_address}/metrics", timeout=5).text

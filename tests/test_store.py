@@ -168,7 +168,7 @@ def test_a_ticket_reads_back_exactly_as_projected(ticket_store: TicketStore) -> 
         }
     )
 
-    assert ticket_store.apply(TicketProjection(state=state, events=[])) is True
+    assert ticket_store.apply(TicketProjection(state=state, events=[])).written is True
 
     stored = ticket_store.get(state.id)
     assert stored == state
@@ -181,10 +181,10 @@ def test_apply_inserts_then_updates(ticket_store: TicketStore) -> None:
     created = create(segment="b2b")
     assigned = change(created.state, at=NOW + timedelta(minutes=5), owner="bob", priority=P.CRITICAL)
 
-    assert ticket_store.apply(projection(created)) is True
+    assert ticket_store.apply(projection(created)).written is True
     assert ticket_store.get(created.state.id) == created.state
 
-    assert ticket_store.apply(projection(assigned)) is True
+    assert ticket_store.apply(projection(assigned)).written is True
     stored = ticket_store.get(created.state.id)
     assert stored == assigned.state
     assert (stored.owner, stored.priority, stored.version) == ("bob", P.CRITICAL, 3)
@@ -199,10 +199,10 @@ def test_a_late_projection_does_not_roll_back_but_its_events_are_kept_once(ticke
 
     # The projections of `opened` and `answered` overtake that of `created`,
     # and then `opened` is retried.
-    assert ticket_store.apply(projection(opened)) is True
-    assert ticket_store.apply(projection(answered)) is True
-    assert ticket_store.apply(projection(created)) is False
-    assert ticket_store.apply(projection(opened)) is False
+    assert ticket_store.apply(projection(opened)).written is True
+    assert ticket_store.apply(projection(answered)).written is True
+    assert ticket_store.apply(projection(created)).written is False
+    assert ticket_store.apply(projection(opened)).written is False
 
     assert ticket_store.get(created.state.id) == answered.state
     events = ticket_store.events(created.state.id)
@@ -213,8 +213,8 @@ def test_a_late_projection_does_not_roll_back_but_its_events_are_kept_once(ticke
 def test_a_retried_projection_is_idempotent(ticket_store: TicketStore) -> None:
     created = create(customer_comment="never arrived")
 
-    assert ticket_store.apply(projection(created)) is True
-    assert ticket_store.apply(projection(created)) is False
+    assert ticket_store.apply(projection(created)).written is True
+    assert ticket_store.apply(projection(created)).written is False
 
     assert ticket_store.get(created.state.id) == created.state
     assert ticket_store.events(created.state.id) == created.events
@@ -228,16 +228,18 @@ def test_a_retried_workflow_task_replaces_the_dead_attempts_times(ticket_store: 
     created = create()
     dead_attempt = change(created.state, at=NOW + timedelta(minutes=1), status=S.OPEN)
     retried = change(created.state, at=NOW + timedelta(minutes=1, seconds=10), status=S.OPEN)
-    assert ticket_store.apply(projection(created)) is True
-    assert ticket_store.apply(projection(dead_attempt)) is True
+    assert ticket_store.apply(projection(created)).written is True
+    assert ticket_store.apply(projection(dead_attempt)).new_events == tuple(dead_attempt.events)
 
-    assert ticket_store.apply(projection(retried)) is True
+    applied = ticket_store.apply(projection(retried))
+    # Its lines replace the dead attempt's, and are not new to the read model.
+    assert applied.written is True and applied.new_events == ()
     ticket_id = created.state.id
     assert ticket_store.get(ticket_id) == retried.state
     assert ticket_store.events(ticket_id) == created.events + retried.events
     # The dead attempt's projection arriving again changes nothing, nor does an older version.
-    assert ticket_store.apply(projection(dead_attempt)) is False
-    assert ticket_store.apply(projection(created)) is False
+    assert ticket_store.apply(projection(dead_attempt)).written is False
+    assert ticket_store.apply(projection(created)).written is False
     assert ticket_store.get(ticket_id) == retried.state
     assert ticket_store.events(ticket_id) == created.events + retried.events
 
@@ -249,7 +251,7 @@ def test_concurrent_projections_of_one_ticket_end_at_the_newest(ticket_store: Ti
     shuffled = random.Random(7).sample(decisions, len(decisions))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda d: ticket_store.apply(projection(d)), shuffled))
+        results = list(pool.map(lambda d: ticket_store.apply(projection(d)).written, shuffled))
 
     ticket_id = decisions[0].state.id
     assert ticket_store.get(ticket_id) == decisions[-1].state
@@ -268,15 +270,15 @@ def test_purge_removes_the_ticket_and_a_late_projection_cannot_bring_it_back(
     for decision in (created, deleted, other):
         ticket_store.apply(projection(decision))
 
-    assert ticket_store.apply(projection(purged)) is True
+    assert ticket_store.apply(projection(purged)).written is True
 
     ticket_id = created.state.id
     assert ticket_store.get(ticket_id) is None
     assert ticket_store.events(ticket_id) == []
     assert ticket_store.list(TicketFilters(q="forget-me")).items == []
     # A retried purge and a late projection of the deleted ticket change nothing.
-    assert ticket_store.apply(projection(purged)) is False
-    assert ticket_store.apply(projection(deleted)) is False
+    assert ticket_store.apply(projection(purged)).written is False
+    assert ticket_store.apply(projection(deleted)).written is False
     assert ticket_store.get(ticket_id) is None
     assert ticket_store.events(ticket_id) == []
     # Other tickets are untouched.
@@ -429,11 +431,11 @@ def test_q_is_a_case_insensitive_substring_within_the_other_filters(
 
 def test_q_finds_what_projections_write_and_forgets_what_purges_remove(ticket_store: TicketStore) -> None:
     created = create(customer_email="late.arrival@example.com", customer_comment="The refund never came")
-    assert ticket_store.apply(projection(created)) is True
+    assert ticket_store.apply(projection(created)).written is True
     changed = change(created.state, priority=P.HIGH, status=S.OPEN)
-    assert ticket_store.apply(projection(changed)) is True
+    assert ticket_store.apply(projection(changed)).written is True
     other = create(customer_comment="A refund, please")
-    assert ticket_store.apply(projection(other)) is True
+    assert ticket_store.apply(projection(other)).written is True
 
     assert ids(ticket_store, recent(q="REFUND NEVER")) == {created.state.id}
     assert ids(ticket_store, recent(q="late.arrival@")) == {created.state.id}
@@ -441,8 +443,8 @@ def test_q_finds_what_projections_write_and_forgets_what_purges_remove(ticket_st
 
     deleted = change(changed.state, status=S.DELETED)
     purged = decide_purge(deleted.state, Command(comment="forget me"), NOW)
-    assert ticket_store.apply(projection(deleted)) is True
-    assert ticket_store.apply(projection(purged)) is True
+    assert ticket_store.apply(projection(deleted)).written is True
+    assert ticket_store.apply(projection(purged)).written is True
 
     assert ids(ticket_store, recent(q="refund")) == {other.state.id}
     assert ids(ticket_store, recent(q="late.arrival")) == set()
