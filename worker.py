@@ -67,10 +67,12 @@ def build_worker(
     **worker_options,
 ) -> Worker:
     """The worker for cxloop's workflows. With a read model `engine` the
-    projection writes to it and roll-outs and intake run; without one
-    (workflow-only tests) the projection only logs. `sandboxed`: see
-    `workflow_runner`."""
-    projection = ProjectionActivities(TicketStore(engine) if engine is not None else None)
+    projection writes to it (and sends a ticket whose policy is older than its
+    workspace's configuration the current one, through `client`), and
+    roll-outs and intake run; without one (workflow-only tests) the projection
+    only logs. `sandboxed`: see `workflow_runner`. Call it on the event loop
+    the client runs on."""
+    projection = ProjectionActivities(TicketStore(engine) if engine is not None else None, client)
     if notices is None:
         settings = get_settings()
         notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)

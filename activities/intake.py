@@ -31,9 +31,12 @@ from store.configuration import load_policy
 # so a burst of webhooks reads it once. An alert rule or survey changed in the
 # API therefore applies to responses received at most this long afterwards.
 # The workspace's policy and the segment's staffing are read for every
-# response: the policy lives on in the ticket (a configuration roll-out that
-# ran before the ticket existed would not correct a stale copy), and the owner
-# must be one of the managers that policy lists.
+# response: the owner must be one of the managers that policy lists, and the
+# policy lives on in the ticket. A copy read before a configuration change
+# whose ticket starts after the change's roll-out looked for tickets (under a
+# worker backlog, minutes later) is not left stale: it carries the revision it
+# was read at, and the ticket's first projection sends it the current policy
+# (activities/projection.py).
 SURVEY_SETUP_MAX_AGE = timedelta(seconds=5)
 
 

@@ -10,16 +10,37 @@ Every change of every ticket passes through here, so this is also where
 cxloop's domain metrics are recorded (tickets created, escalations fired,
 projection lag), through the Temporal SDK's metric meter: they are served with
 the SDK's own metrics on the worker's Prometheus endpoint (observability.py).
+
+It is also where a ticket's copy of its workspace's configuration is checked.
+A ticket's policy is read when it is started (the API, or an intake activity)
+and from then on changes only when a configuration roll-out signals it; a
+roll-out finds tickets by visibility, so a ticket whose policy was read before
+a change but which started (or first ran) after the roll-out's query would
+keep the old configuration. Each projection carries the revision of the
+ticket's policy: when the workspace's is newer, the ticket is sent the current
+policy here, by workflow id.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import Engine
 from temporalio import activity
+from temporalio.client import Client
 
-from domain.ticket import PROJECT_TICKET_ACTIVITY, EventKind, TicketEvent, TicketProjection, TicketState
+from activities.rollout import REPLACE_POLICY_SIGNAL, replace_policy_command
+from domain.ticket import (
+    PROJECT_TICKET_ACTIVITY,
+    EventKind,
+    TicketEvent,
+    TicketProjection,
+    TicketState,
+    workflow_id_for,
+)
+from store.configuration import load_policy, workspace_revision
 from store.tickets import Applied
 
 TICKETS_CREATED_METRIC = "cxloop_tickets_created"
@@ -31,9 +52,15 @@ PROJECTION_LAG_METRIC = "cxloop_projection_lag_seconds"
 PROJECTION_LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900]
 # An escalation rule acts as "rule:<rule id>" (domain/commands.py).
 RULE_ACTOR_PREFIX = "rule:"
+# How long a projection waits for the signal that corrects a ticket's policy;
+# well inside the local activity's 10 s.
+POLICY_SIGNAL_TIMEOUT = timedelta(seconds=5)
 
 
 class ProjectionStore(Protocol):
+    # The read model, which holds the workspaces' configuration too.
+    engine: Engine
+
     def apply(self, projection: TicketProjection) -> Applied:
         """Write the projection; say whether its state landed and which of its
         log lines are new to the read model."""
@@ -41,8 +68,14 @@ class ProjectionStore(Protocol):
 
 
 class ProjectionActivities:
-    def __init__(self, store: ProjectionStore | None) -> None:
+    def __init__(self, store: ProjectionStore | None, client: Client | None = None) -> None:
+        """With a `client` (and a store), a ticket whose policy is older than
+        its workspace's configuration is sent the current one. Build it on the
+        event loop the client runs on: the projection runs in a worker thread
+        and hands the signal to that loop."""
         self._store = store
+        self._client = client
+        self._loop = asyncio.get_running_loop() if client is not None and store is not None else None
 
     @activity.defn(name=PROJECT_TICKET_ACTIVITY)
     def project_ticket(self, projection: TicketProjection) -> None:
@@ -66,6 +99,39 @@ class ProjectionActivities:
         # Only log lines new to the read model count: what a retry or a re-run
         # after a worker crash brings again was counted when it first landed.
         record_landed(state, applied.new_events, datetime.now(UTC))
+        if self._loop is not None:
+            self._correct_policy(self._store.engine, projection)
+
+    def _correct_policy(self, engine: Engine, projection: TicketProjection) -> None:
+        """Send the ticket its workspace's current policy if its copy is older.
+        By workflow id, which needs no visibility: a ticket is corrected at its
+        very first projection."""
+        state = projection.state
+        # None: a ticket started before revisions existed (roll-outs still
+        # reach it); a finished ticket takes no new policy.
+        if projection.policy_revision is None or state.finished or not state.workspace_id:
+            return
+        about_ticket = {"ticket_id": state.id}
+        try:
+            current = workspace_revision(engine, state.workspace_id)
+            if current is None or current <= projection.policy_revision:
+                return
+            command = replace_policy_command(load_policy(engine, state.workspace_id))
+            handle = self._client.get_workflow_handle(workflow_id_for(state.id))
+            signal = handle.signal(REPLACE_POLICY_SIGNAL, command, rpc_timeout=POLICY_SIGNAL_TIMEOUT)
+            asyncio.run_coroutine_threadsafe(signal, self._loop).result(POLICY_SIGNAL_TIMEOUT.total_seconds())
+        except Exception:
+            # The projection has landed and must not fail for this: the
+            # ticket's next projection finds the old revision and tries again.
+            activity.logger.warning(
+                "ticket %s holds configuration revision %s; sending it the current one failed",
+                state.id, projection.policy_revision, exc_info=True, extra=about_ticket,
+            )
+            return
+        activity.logger.info(
+            "ticket %s held configuration revision %s of workspace %s, now %s: sent it the current policy",
+            state.id, projection.policy_revision, state.workspace_id, command.revision, extra=about_ticket,
+        )
 
 
 def record_landed(state: TicketState, events: tuple[TicketEvent, ...], landed_at: datetime) -> None:

@@ -1,5 +1,9 @@
 """The configuration roll-out: find a workspace's running tickets by
-visibility query and send each the workspace's current policy."""
+visibility query and send each the workspace's current policy.
+
+The same command also goes to a single ticket from its projection
+(activities/projection.py) when the ticket's copy of the policy is older than
+the workspace's revision: one that started after a roll-out looked for it."""
 
 from __future__ import annotations
 
@@ -11,11 +15,26 @@ from temporalio.client import Client
 
 from domain.commands import ReplacePolicy
 from domain.contracts import ROLL_OUT_POLICY_ACTIVITY
+from domain.ticket import TicketPolicy
 from store.configuration import load_policy
 
 # Signals in flight at once: enough to roll out thousands of tickets in
 # seconds without flooding the frontend.
 SIGNAL_CONCURRENCY = 32
+# TicketWorkflow's signal that takes a new policy.
+REPLACE_POLICY_SIGNAL = "replace_policy"
+
+
+def replace_policy_command(policy: TicketPolicy) -> ReplacePolicy:
+    """What a ticket is sent to take its workspace's current policy, with the
+    revision it was read at (the ticket's projection compares that revision
+    with the workspace's)."""
+    return ReplacePolicy(
+        escalation_rules=policy.escalation_rules,
+        segment_managers=policy.segment_managers,
+        segment_calendars=policy.segment_calendars,
+        revision=policy.revision,
+    )
 
 
 def running_tickets_query(workspace_id: str) -> str:
@@ -33,18 +52,14 @@ class RolloutActivities:
     @activity.defn(name=ROLL_OUT_POLICY_ACTIVITY)
     async def roll_out_policy(self, workspace_id: str) -> int:
         policy = await asyncio.to_thread(load_policy, self._engine, workspace_id)
-        command = ReplacePolicy(
-            escalation_rules=policy.escalation_rules,
-            segment_managers=policy.segment_managers,
-            segment_calendars=policy.segment_calendars,
-        )
+        command = replace_policy_command(policy)
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
         reached = 0
 
         async def send(workflow_id: str) -> None:
             nonlocal reached
             async with gate:
-                await self._client.get_workflow_handle(workflow_id).signal("replace_policy", command)
+                await self._client.get_workflow_handle(workflow_id).signal(REPLACE_POLICY_SIGNAL, command)
                 reached += 1
                 activity.heartbeat(reached)
 

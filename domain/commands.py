@@ -100,6 +100,8 @@ class ReplacePolicy(BaseModel):
     segment_managers: dict[str, list[str]] | None = None
     segment_calendars: dict[str, BusinessCalendar] | None = None
     verification_window: timedelta | None = None
+    # The workspace's configuration revision the policy was read at.
+    revision: int | None = None
     actor: str = "system:configuration"
 
 
@@ -241,7 +243,8 @@ def decide_policy(
     state: TicketState, policy: TicketPolicy, cmd: ReplacePolicy, now: datetime
 ) -> tuple[Decision | None, TicketPolicy]:
     """New configuration: escalation deadlines move with it (a rule added late
-    may be due at once; a disabled rule's escalation is cancelled)."""
+    may be due at once; a disabled rule's escalation is cancelled). A new
+    revision of the same configuration is adopted silently."""
     # Shallow, like _copy: only whole fields are replaced below.
     new_policy = policy.model_copy()
     if cmd.escalation_rules is not None:
@@ -252,8 +255,16 @@ def decide_policy(
         new_policy.segment_calendars = cmd.segment_calendars
     if cmd.verification_window is not None:
         new_policy.verification_window = cmd.verification_window
+    if cmd.revision is not None:
+        new_policy.revision = cmd.revision
     if new_policy == policy:
         return None, policy
+    if new_policy.model_copy(update={"revision": policy.revision}) == policy:
+        # Only the revision moved (a change to what tickets do not hold, such
+        # as an assignment mode, or a ticket reached by both its projection's
+        # correction and a roll-out): adopted without a log line or a new
+        # version, since nothing happened to the ticket.
+        return None, new_policy
     if state.finished:
         return None, new_policy
     new = schedule(_copy(state), new_policy)

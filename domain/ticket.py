@@ -212,6 +212,10 @@ class TicketPolicy(BaseModel):
     # segment -> its business calendar, for rules counting business hours
     segment_calendars: dict[str, BusinessCalendar] = Field(default_factory=dict)
     verification_window: timedelta = DEFAULT_VERIFICATION_WINDOW
+    # The workspace's configuration revision this copy was read at (at least:
+    # see store.configuration.load_policy). None: a ticket started before
+    # workspaces had revisions, which only roll-outs correct.
+    revision: int | None = None
 
 
 class TicketProjection(BaseModel):
@@ -220,6 +224,9 @@ class TicketProjection(BaseModel):
 
     state: TicketState
     events: list[TicketEvent]
+    # The revision of the ticket's policy: the projection compares it with
+    # the workspace's and sends a ticket whose copy is older the current one.
+    policy_revision: int | None = None
 
 
 PROJECT_TICKET_ACTIVITY = "project_ticket"

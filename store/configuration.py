@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,8 +76,17 @@ def rule_of(row: EscalationRuleRow) -> EscalationRule:
 
 def load_policy(engine: Engine, workspace_id: str) -> TicketPolicy:
     """Everything a ticket of the workspace needs to decide on its own: who
-    manages each segment, each segment's calendar, the enabled escalation rules."""
+    manages each segment, each segment's calendar, the enabled escalation
+    rules, and the configuration revision they were read at."""
     with Session(engine) as session:
+        # The revision first, the configuration after it. On PostgreSQL each
+        # statement sees what has committed by then, so a change committing in
+        # between is in the configuration read but not in the revision: the
+        # copy looks older than it is and is at worst sent again (silently, as
+        # only the revision differs). Read the other way round, a copy could
+        # carry a revision newer than its contents, and no projection would
+        # ever correct it. (SQLite reads one snapshot throughout.)
+        revision = session.scalar(select(Workspace.config_revision).where(Workspace.id == workspace_id))
         segments = session.scalars(select(Segment).where(Segment.workspace_id == workspace_id)).all()
         managers = session.execute(
             select(Segment.name, User.username)
@@ -99,7 +108,15 @@ def load_policy(engine: Engine, workspace_id: str) -> TicketPolicy:
             segment_managers=segment_managers,
             segment_calendars=calendars,
             escalation_rules=[rule_of(row) for row in rules],
+            revision=revision,
         )
+
+
+def workspace_revision(engine: Engine, workspace_id: str) -> int | None:
+    """The workspace's configuration revision (one primary-key read, for every
+    projection); None when there is no such workspace."""
+    with engine.connect() as connection:
+        return connection.scalar(select(Workspace.config_revision).where(Workspace.id == workspace_id))
 
 
 # --- refusals ---------------------------------------------------------------------
@@ -174,6 +191,19 @@ def _workspace(
     session: Session, workspace_id: str, *, missing: type[ConfigurationError] = NotFound
 ) -> Workspace:
     return _get(session, Workspace, workspace_id, "workspace", missing)
+
+
+def _bump_revision(session: Session, *workspace_ids: str) -> None:
+    """Count a change the workspaces' tickets depend on (every change the API
+    rolls out), in the transaction that makes it: a policy read at the new
+    revision holds the change. An increment in the database, so concurrent
+    changes each count."""
+    if workspace_ids:
+        session.execute(
+            update(Workspace)
+            .where(Workspace.id.in_(workspace_ids))
+            .values(config_revision=Workspace.config_revision + 1)
+        )
 
 
 # --- workspaces --------------------------------------------------------------------
@@ -308,6 +338,7 @@ def delete_user(engine: Engine, user_id: str) -> list[str]:
         ).all()
         session.execute(delete(SegmentManager).where(SegmentManager.user_id == user_id))
         session.delete(user)
+        _bump_revision(session, *workspaces)
         return list(workspaces)
 
 
@@ -367,6 +398,7 @@ def create_segment(
         session.add(segment)
         session.flush()  # no relationship() ties the rows: the segment goes in first
         _replace_managers(session, segment, managers)
+        _bump_revision(session, workspace_id)
         return _read_back(session, segment)
 
 
@@ -412,6 +444,7 @@ def update_segment(engine: Engine, segment_id: str, changes: Mapping[str, Any]) 
             _set_calendar(segment, changes["calendar"])
         if "managers" in changes:
             _replace_managers(session, segment, changes["managers"])
+        _bump_revision(session, segment.workspace_id)
         session.flush()
         return _read_back(session, segment)
 
@@ -450,6 +483,7 @@ def delete_segment(engine: Engine, segment_id: str) -> str:
         _refuse_while_tickets_in(session, segment, "deleted")
         session.execute(delete(SegmentManager).where(SegmentManager.segment_id == segment.id))
         session.delete(segment)
+        _bump_revision(session, segment.workspace_id)
         return segment.workspace_id
 
 
@@ -623,6 +657,8 @@ def delete_survey(engine: Engine, survey_id: str) -> tuple[str, int]:
             )
         rules = session.execute(delete(EscalationRuleRow).where(EscalationRuleRow.survey_id == survey_id))
         session.delete(survey)
+        if rules.rowcount:
+            _bump_revision(session, survey.workspace_id)
         return survey.workspace_id, rules.rowcount or 0
 
 
@@ -680,6 +716,7 @@ def create_escalation_rule(engine: Engine, workspace_id: str, fields: Mapping[st
         rule = EscalationRuleRow(workspace_id=workspace_id, **fields)
         _check_rule(session, rule)
         session.add(rule)
+        _bump_revision(session, workspace_id)
         return rule
 
 
@@ -692,6 +729,7 @@ def update_escalation_rule(engine: Engine, rule_id: str, changes: Mapping[str, A
         for field, value in changes.items():
             setattr(rule, field, value)
         _check_rule(session, rule)
+        _bump_revision(session, rule.workspace_id)
         return rule
 
 
@@ -700,6 +738,7 @@ def delete_escalation_rule(engine: Engine, rule_id: str) -> str:
     with _writing(engine, removing=True) as session:
         rule = _rule(session, rule_id)
         session.delete(rule)
+        _bump_revision(session, rule.workspace_id)
         return rule.workspace_id
 
 

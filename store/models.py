@@ -114,6 +114,12 @@ class Workspace(Base):
 
     id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str]
+    # Counts the configuration changes its tickets depend on (segments,
+    # managers, calendars, escalation rules): each one that is rolled out
+    # bumps it, in its own transaction. A ticket's copy of the policy carries
+    # the revision it was read at, and its projection compares the two, so a
+    # ticket that a roll-out missed is corrected all the same.
+    config_revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Segment(Base):

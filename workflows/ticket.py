@@ -440,7 +440,9 @@ class TicketWorkflow:
 
     async def _project(self) -> None:
         events, self._unprojected = self._unprojected, []
-        projection = TicketProjection(state=self._state, events=events)
+        # With the policy's revision the projection finds a copy that a
+        # roll-out missed and sends the ticket the current one.
+        projection = TicketProjection(state=self._state, events=events, policy_revision=self._policy.revision)
         try:
             await workflow.execute_local_activity(
                 PROJECT_TICKET_ACTIVITY,
@@ -461,7 +463,9 @@ class TicketWorkflow:
         while self._projection_behind:
             events, self._unprojected = self._unprojected, []
             self._projection_behind = False
-            projection = TicketProjection(state=self._state, events=events)
+            projection = TicketProjection(
+                state=self._state, events=events, policy_revision=self._policy.revision
+            )
             await workflow.execute_activity(
                 PROJECT_TICKET_ACTIVITY,
                 projection,
