@@ -19,6 +19,7 @@ from api import health, metrics
 from api.auth import router as auth
 from api.auth.caller import SignInRequired
 from api.deps import Services
+from api.errors import TranslatedError, answer_in_readers_language
 from api.limits import BodySizeLimit
 from api.configuration import router as configuration
 from api.customer import router as customer
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(customer.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+    app.add_exception_handler(TranslatedError, answer_in_readers_language)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, missing: SignInRequired) -> RedirectResponse:

@@ -3,13 +3,25 @@
 Every error is `{"detail": ...}` with a code of DESIGN.md; a route lists the
 codes it can answer with (`responses=error_responses(404, 409)`), so that a
 client, and tests/test_schema_fuzz.py, find each one in the schema.
+
+The errors a manager meets while working tickets (a ticket's refusals, "ticket
+not found") are `TranslatedError`s: their detail is answered in the request's
+language, negotiated like the dashboard's (its language cookie, then
+Accept-Language), with Content-Language. A client that asks for no language
+reads English. Other details, and FastAPI's 422 for malformed input, stay as
+they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from api.dashboard import i18n
 
 
 class Problem(BaseModel):
@@ -37,3 +49,27 @@ BODY_ERRORS = (400, 413, 422)
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": MEANINGS[code]} for code in codes}
+
+
+class TranslatedError(HTTPException):
+    """An error whose detail is a message of the dashboard's catalogs: an
+    English template with named {placeholders} (marked with `N_`) and the
+    values that fill it in. `detail` is the English text, for code that
+    catches an HTTPException; `answer_in_readers_language` translates it."""
+
+    def __init__(self, status_code: int, message: str, params: Mapping[str, Any] | None = None) -> None:
+        self.message = message
+        self.params = dict(params or {})
+        super().__init__(status_code, message.format(**self.params))
+
+
+async def answer_in_readers_language(request: Request, error: TranslatedError) -> JSONResponse:
+    """The app's handler of `TranslatedError`: FastAPI's answer to an
+    HTTPException, with the detail in the reader's language."""
+    locale = i18n.locale_of(request)
+    return JSONResponse(
+        {"detail": i18n.translate(locale, error.message, error.params)},
+        status_code=error.status_code,
+        # Caches must tell readers of other languages apart.
+        headers={"Content-Language": locale, "Vary": "Accept-Language, Cookie"},
+    )

@@ -36,16 +36,35 @@ from domain.ticket import (
 )
 
 
+def N_(message: str) -> str:
+    """Marks a refusal's message for extraction into the dashboard's catalogs
+    (api/dashboard/catalogs.py). domain/ has no translations: the API
+    translates the message for whoever reads the refusal."""
+    return message
+
+
 class Refused(Exception):
-    """A command the ticket will not take, with the reason."""
+    """A command the ticket will not take, with the reason.
+
+    `message` is an English template with named {placeholders} (marked with
+    `N_`) and `params` fill it in, so that the reason can be shown in the
+    reader's language; `reason` is the English text, for logs."""
 
     TRANSITION_NOT_ALLOWED = "TransitionNotAllowed"
     INVALID_COMMAND = "InvalidCommand"
 
-    def __init__(self, reason: str, code: str = INVALID_COMMAND) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, message: str, code: str = INVALID_COMMAND, **params: str) -> None:
+        self.reason = message.format(**params)
+        super().__init__(self.reason)
+        self.message = message
+        self.params = params
         self.code = code
+
+    @property
+    def details(self) -> tuple[str, dict[str, str]]:
+        """What an ApplicationError carries besides the reason: the template
+        and its parameters (api/tickets/service.py translates them)."""
+        return self.message, self.params
 
 
 class Command(BaseModel):
@@ -123,7 +142,7 @@ def parse_command(model: type[C], raw: Any) -> C:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in err.errors()
         )
-        raise Refused(f"malformed {model.__name__}: {problems}") from None
+        raise Refused(N_("malformed {model}: {problems}"), model=model.__name__, problems=problems) from None
 
 
 # --- the commands -------------------------------------------------------------
@@ -136,7 +155,7 @@ def decide_change(
     comment = _required_comment(change.comment)
     _refuse_if_finished(state)
     if change.unassign and change.owner:
-        raise Refused("give an owner or unassign, not both")
+        raise Refused(N_("give an owner or unassign, not both"))
     updates: dict[str, Any] = {
         field: getattr(change, field)
         for field in ("status", "priority", "segment", "owner", "snooze_until")
@@ -145,7 +164,7 @@ def decide_change(
     if change.unassign:
         updates["owner"] = None
     if not updates:
-        raise Refused("nothing to change: give a status, priority, segment or owner")
+        raise Refused(N_("nothing to change: give a status, priority, segment or owner"))
     return _apply(state, policy, now, change.actor, comment, EventKind.CHANGED, updates)
 
 
@@ -188,8 +207,9 @@ def decide_status_command(
     _refuse_if_finished(state)
     if requires is not None and state.status is not requires:
         raise Refused(
-            f"{name} applies to {requires.value} tickets; this one is {state.status.value}",
+            N_("{name} applies to {requires} tickets; this one is {status}"),
             Refused.TRANSITION_NOT_ALLOWED,
+            name=name, requires=requires.value, status=state.status.value,
         )
     status = target if target is not None else state.status_before_delete
     return decide_change(
@@ -203,8 +223,9 @@ def decide_purge(state: TicketState, cmd: Command, now: datetime) -> Decision:
     _refuse_if_finished(state)
     if state.status is not TicketStatus.DELETED:
         raise Refused(
-            f"only a deleted ticket can be purged; this one is {state.status.value}",
+            N_("only a deleted ticket can be purged; this one is {status}"),
             Refused.TRANSITION_NOT_ALLOWED,
+            status=state.status.value,
         )
     new = _copy(state)
     new.purged = True
@@ -226,7 +247,7 @@ def decide_customer_reply(
 ) -> Decision:
     """The customer wrote back: an answered, postponed or resolved ticket is
     back in front of an agent, and a pending snooze or auto-close is off."""
-    message = _required_comment(reply.comment, what="the customer's message")
+    message = _required_comment(reply.comment, N_("the customer's message is required"))
     _refuse_if_finished(state)
     actor = reply.actor or state.customer_email
     if state.status in REOPENED_BY_CUSTOMER_REPLY:
@@ -337,26 +358,29 @@ def _apply(
     if target is not old.status and not can_transition(old.status, target, old.status_before_delete):
         allowed = _allowed_targets(old)
         raise Refused(
-            f"cannot change status from {old.status.value} to {target.value}"
-            f" (allowed: {', '.join(allowed) or 'none'})",
+            N_("cannot change status from {old} to {new} (allowed: {allowed})") if allowed
+            else N_("cannot change status from {old} to {new} (allowed: none)"),
             Refused.TRANSITION_NOT_ALLOWED,
+            old=old.status.value, new=target.value, allowed=", ".join(allowed),
         )
     if "snooze_until" in updates:
         if target is not TicketStatus.POSTPONED:
-            raise Refused("snooze_until goes with status postponed")
+            raise Refused(N_("snooze_until goes with status postponed"))
         if updates["snooze_until"] <= now:
-            raise Refused("snooze_until must be in the future")
+            raise Refused(N_("snooze_until must be in the future"))
     elif target is TicketStatus.POSTPONED and old.status is not TicketStatus.POSTPONED:
-        raise Refused("status postponed needs snooze_until: when should the ticket wake up?")
+        raise Refused(N_("status postponed needs snooze_until: when should the ticket wake up?"))
 
     segment = updates.get("segment", old.segment)
     managers = policy.segment_managers.get(segment)
     if segment != old.segment and managers is None:
-        raise Refused(f"unknown segment '{segment}'")
+        raise Refused(N_("unknown segment '{segment}'"), segment=segment)
     if "owner" in updates:
         owner = updates["owner"]
         if owner is not None and kind is not EventKind.ESCALATED_BY_RULE and owner not in (managers or []):
-            raise Refused(f"'{owner}' is not a manager of segment '{segment}'")
+            raise Refused(
+                N_("'{owner}' is not a manager of segment '{segment}'"), owner=owner, segment=segment
+            )
     elif segment != old.segment and old.owner not in (managers or []):
         # Moving a ticket to another segment: its owner must manage that
         # segment; the segment's only manager takes it by default.
@@ -369,7 +393,7 @@ def _apply(
             lines.append((actor, kind, field, _text(getattr(old, field)), _text(updates[field]), comment))
     if not lines:
         if not allow_no_change:
-            raise Refused("nothing to change: the ticket already has these values")
+            raise Refused(N_("nothing to change: the ticket already has these values"))
         lines.append((actor, kind, None, None, None, comment))
 
     # What entering and leaving a status means for the ticket's bookkeeping.
@@ -451,23 +475,24 @@ def _allowed_targets(state: TicketState) -> list[str]:
     ]
 
 
-def _required_comment(comment: str, what: str = "a comment") -> str:
+def _required_comment(comment: str, refusal: str = N_("a comment is required")) -> str:
     if not comment or not comment.strip():
-        raise Refused(f"{what} is required")
+        raise Refused(refusal)
     return comment.strip()
 
 
 def _refuse_extra_fields(cmd: Command) -> None:
     for field in cmd.model_extra or {}:
         if field in IMMUTABLE_FIELDS:
-            raise Refused(f"{field} cannot be changed after the ticket is created")
-        raise Refused(f"unknown field '{field}'")
+            raise Refused(N_("{field} cannot be changed after the ticket is created"), field=field)
+        raise Refused(N_("unknown field '{field}'"), field=field)
 
 
 def _refuse_if_finished(state: TicketState) -> None:
     if state.finished:
         raise Refused(
-            f"the ticket is {'purged' if state.purged else 'closed'}; nothing can change",
+            N_("the ticket is purged; nothing can change") if state.purged
+            else N_("the ticket is closed; nothing can change"),
             Refused.TRANSITION_NOT_ALLOWED,
         )
 
@@ -516,18 +541,20 @@ class NewTicket(BaseModel):
 
 def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decision:
     if not new.customer_email.strip():
-        raise Refused("customer_email is required")
+        raise Refused(N_("customer_email is required"))
     if not new.segment.strip():
-        raise Refused("segment is required")
+        raise Refused(N_("segment is required"))
     if new.status not in INITIAL_STATUSES:
         raise Refused(
-            f"a ticket cannot start as {new.status.value} "
-            f"(allowed: {', '.join(sorted(s.value for s in INITIAL_STATUSES))})"
+            N_("a ticket cannot start as {status} (allowed: {allowed})"),
+            status=new.status.value, allowed=", ".join(sorted(s.value for s in INITIAL_STATUSES)),
         )
     managers = policy.segment_managers.get(new.segment, [])
     owner = new.owner
     if owner is not None and owner not in managers:
-        raise Refused(f"'{owner}' is not a manager of segment '{new.segment}'")
+        raise Refused(
+            N_("'{owner}' is not a manager of segment '{segment}'"), owner=owner, segment=new.segment
+        )
     if owner is None and new.default_owner and len(managers) == 1:
         owner = managers[0]
     state = TicketState(

@@ -112,8 +112,9 @@ class TicketWorkflow:
     @workflow.run
     async def run(self, input: TicketWorkflowInput) -> TicketState:
         if self._refused_at_creation is not None:
+            refused = self._refused_at_creation
             raise ApplicationError(
-                self._refused_at_creation.reason, type=self._refused_at_creation.code, non_retryable=True
+                refused.reason, *refused.details, type=refused.code, non_retryable=True
             )
         self._index()
         if input.state is None:
@@ -344,14 +345,18 @@ class TicketWorkflow:
         try:
             self._decide(name, cmd)
         except Refused as refused:
-            raise ApplicationError(refused.reason, type=refused.code, non_retryable=True) from None
+            raise ApplicationError(
+                refused.reason, *refused.details, type=refused.code, non_retryable=True
+            ) from None
 
     async def _run_update(self, name: str, cmd: Any) -> TicketState:
         try:
             # Decided again: another command may have landed since validation.
             decision = self._decide(name, cmd)
         except Refused as refused:
-            raise ApplicationError(refused.reason, type=refused.code, non_retryable=True) from None
+            raise ApplicationError(
+                refused.reason, *refused.details, type=refused.code, non_retryable=True
+            ) from None
         await self._commit(decision)
         return decision.state
 

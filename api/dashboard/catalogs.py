@@ -3,17 +3,22 @@
     python -m api.dashboard.catalogs          # re-extract, update every .po
     python -m api.dashboard.catalogs --check  # exit 1 if a message lacks a translation
 
-Messages are extracted from the templates (`_()`, `{% trans %}`) and from the
-dashboard's Python (`N_()`, `gettext_()`); each language's .po gains the new
+Messages are extracted from the templates (`_()`, `{% trans %}`), from the
+dashboard's Python (`N_()`, `gettext_()`) and from the error answers it shows
+from the API: the ticket's refusals in domain/ and the API's own messages in
+api/, each marked with `N_()`. Each language's .po gains the new
 messages (untranslated, for a translator to fill in) and loses the obsolete
 ones. The .po files are what the repository keeps; they are compiled when
-the app first needs them (see i18n.py).
+the app first needs them (see i18n.py). `--check` also refuses a translation
+whose {placeholders} are not the message's: it could not be filled in.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from string import Formatter
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -25,15 +30,32 @@ PACKAGE = Path(__file__).parent
 METHODS = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "gettext_": None}
+COMMENT_TAGS = ("Translators:",)
+# The error answers the dashboard shows, outside its own package (named in the
+# catalogs by their path from the repository's root).
+REPOSITORY = PACKAGE.parent.parent
+ELSEWHERE = {
+    "domain": [("**.py", "python")],
+    "api": [("dashboard/**", "ignore"), ("**.py", "python")],
+}
 
 
 def extract() -> Catalog:
     template = Catalog(project="cxloop dashboard", domain=DOMAIN, locale=SOURCE_LOCALE)
-    for filename, lineno, message, comments, context in extract_from_dir(
-        PACKAGE, METHODS, keywords=KEYWORDS, options_map=OPTIONS, comment_tags=("Translators:",)
-    ):
+    for filename, lineno, message, comments, context in _marked_messages():
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
+
+
+def _marked_messages() -> Iterator[tuple]:
+    yield from extract_from_dir(
+        PACKAGE, METHODS, keywords=KEYWORDS, options_map=OPTIONS, comment_tags=COMMENT_TAGS
+    )
+    for directory, methods in ELSEWHERE.items():
+        for filename, *found in extract_from_dir(
+            REPOSITORY / directory, methods, keywords={"N_": None}, comment_tags=COMMENT_TAGS
+        ):
+            yield (f"{directory}/{filename}", *found)
 
 
 def _po_path(locale: str) -> Path:
@@ -45,8 +67,19 @@ def load(locale: str) -> Catalog:
         return read_po(po, locale=locale, domain=DOMAIN)
 
 
+def _placeholders(text: str | tuple[str, ...]) -> set[str] | None:
+    """The {names} a message (all its plural forms) is filled in with (None:
+    not a valid template)."""
+    forms = " ".join(text) if isinstance(text, tuple) else text
+    try:
+        return {field for _, field, _, _ in Formatter().parse(forms) if field is not None}
+    except ValueError:
+        return None
+
+
 def missing(locale: str, template: Catalog | None = None) -> list[str]:
-    """Messages of the templates that the language's catalog does not translate."""
+    """Messages of the templates that the language's catalog does not translate
+    (or translates with other {placeholders} than the message's)."""
     template = template or extract()
     catalog = load(locale)
     gaps = []
@@ -58,6 +91,7 @@ def missing(locale: str, template: Catalog | None = None) -> list[str]:
             found is None
             or found.fuzzy
             or not (found.string if isinstance(found.string, str) else all(found.string))
+            or (message.python_brace_format and _placeholders(found.string) != _placeholders(message.id))
         ):
             gaps.append(message.id if isinstance(message.id, str) else message.id[0])
     return gaps

@@ -10,19 +10,23 @@ messages and updates the catalogs.
 A person's language is their choice (a cookie set by the language selector)
 or else their browser's Accept-Language, negotiated with Babel; their time zone
 is a cookie too, UTC until they choose one.
+
+The same catalogs and negotiation serve the API's error answers that the
+dashboard shows (a ticket's refusals, "ticket not found"): see api/errors.py.
 """
 
 from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, negotiate_locale
@@ -31,6 +35,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
+from starlette.requests import HTTPConnection
 
 CATALOGS = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -107,6 +112,23 @@ def choose_locale(cookie: str | None, accept_language: str | None) -> str:
     if cookie in LOCALES:
         return cookie
     return negotiate_locale(parse_accept_language(accept_language), LOCALES, sep="-") or SOURCE_LOCALE
+
+
+def locale_of(request: HTTPConnection) -> str:
+    """The language of whoever sent the request: their dashboard choice, else
+    their Accept-Language (an API client that sends neither reads English)."""
+    return choose_locale(request.cookies.get(LOCALE_COOKIE), request.headers.get("accept-language"))
+
+
+def translate(locale: str, message: str, params: Mapping[str, Any]) -> str:
+    """A message with named {placeholders} (a refusal's, an API error's) in
+    the language, filled in. A translation that names other placeholders than
+    the message (`catalogs --check` refuses one) falls back to English rather
+    than fail the answer it is part of."""
+    try:
+        return translations(locale).gettext(message).format(**params)
+    except (KeyError, IndexError, ValueError):
+        return message.format(**params)
 
 
 @lru_cache(maxsize=1)

@@ -136,9 +136,7 @@ class Reader:
         # Set by api.auth.caller.identify, which every dashboard page depends on.
         caller = getattr(request.state, "caller", None)
         return cls(
-            locale=i18n.choose_locale(
-                request.cookies.get(i18n.LOCALE_COOKIE), request.headers.get("accept-language")
-            ),
+            locale=i18n.locale_of(request),
             time_zone=i18n.choose_time_zone(request.cookies.get(i18n.TIME_ZONE_COOKIE)),
             user=caller.principal if caller is not None else None,
             csrf_token=caller.csrf_token if caller is not None else None,

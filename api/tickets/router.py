@@ -91,10 +91,10 @@ async def existing_ticket(ticket_id: str, services: ServicesDep, principal: Prin
     the caller's reach is as unknown as one that does not exist."""
     if not ticket_id.isprintable() or len(ticket_id) > 200:
         # No ticket has such an id; PostgreSQL would refuse a NUL outright.
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")
+        raise service.ticket_not_found()
     ticket = await asyncio.to_thread(services.tickets.get, ticket_id)
     if ticket is None or not principal.reaches(ticket):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found")
+        raise service.ticket_not_found()
     return ticket
 
 

@@ -1,5 +1,8 @@
 """The ticket endpoints' dealings with Temporal: starting a ticket workflow and
-sending it commands, with the workflow's refusals turned into HTTP answers."""
+sending it commands, with the workflow's refusals turned into HTTP answers.
+
+A refusal, and every error here that a manager meets, is a `TranslatedError`:
+answered in the reader's language (api/errors.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.dashboard.i18n import N_
 from api.deps import Services
+from api.errors import TranslatedError
 from api.tickets.schemas import TicketCreate
 from domain.access import Principal, Role
 from domain.commands import NewTicket, Refused, decide_create
@@ -35,17 +40,22 @@ async def create_ticket(services: Services, body: TicketCreate, principal: Princ
     """Start a manual ticket's workflow and answer once the read model holds it."""
     policy = await asyncio.to_thread(load_policy, services.engine, body.workspace_id)
     if body.segment not in policy.segment_managers:
-        raise HTTPException(
+        raise TranslatedError(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"unknown segment '{body.segment}' in workspace '{body.workspace_id}'",
+            N_("unknown segment '{segment}' in workspace '{workspace}'"),
+            {"segment": body.segment, "workspace": body.workspace_id},
         )
     if not principal.may_open_ticket_in(body.workspace_id, body.segment):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not open tickets in segment '{body.segment}'")
+        raise TranslatedError(
+            status.HTTP_403_FORBIDDEN,
+            N_("you may not open tickets in segment '{segment}'"),
+            {"segment": body.segment},
+        )
     owner = body.owner
     if principal.role is Role.AGENT:
         # An agent's ticket is theirs, or they could not see what they made.
         if owner not in (None, principal.username):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "an agent opens tickets for themselves only")
+            raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("an agent opens tickets for themselves only"))
         owner = principal.username
     new = NewTicket(
         id=str(uuid.uuid4()),
@@ -67,7 +77,7 @@ async def create_ticket(services: Services, body: TicketCreate, principal: Princ
         # from starting a workflow that would only fail.
         decide_create(new, policy, datetime.now(UTC))
     except Refused as refused:
-        raise HTTPException(HTTP_STATUS_OF_REFUSAL[refused.code], refused.reason) from None
+        raise _refusal(refused.code, *refused.details) from None
     start = WithStartWorkflowOperation(
         TicketWorkflow.run,
         TicketWorkflowInput(new=new, policy=policy),
@@ -100,14 +110,15 @@ async def send_command(
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 if ticket.status is TicketStatus.CLOSED:
-                    raise HTTPException(status.HTTP_409_CONFLICT, "the ticket is closed; nothing can change") from None
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "ticket not found") from None
+                    closed = N_("the ticket is closed; nothing can change")
+                    raise _refusal(Refused.TRANSITION_NOT_ALLOWED, closed) from None
+                raise ticket_not_found() from None
             if error.status in RETRIED_UPDATE_FAILURES and attempt < UPDATE_ATTEMPTS:
                 await asyncio.sleep(0.05 * attempt)
                 continue
             if error.status in RETRIED_UPDATE_FAILURES:
-                raise HTTPException(
-                    status.HTTP_503_SERVICE_UNAVAILABLE, "the ticket is busy; retry the request"
+                raise TranslatedError(
+                    status.HTTP_503_SERVICE_UNAVAILABLE, N_("the ticket is busy; retry the request")
                 ) from None
             raise
     raise AssertionError("unreachable")
@@ -119,10 +130,25 @@ async def _answer(pending) -> TicketState:
     except WorkflowUpdateFailedError as failed:
         cause = failed.cause
         if isinstance(cause, ApplicationError) and cause.type in HTTP_STATUS_OF_REFUSAL:
+            match cause.details:
+                case (str() as message, dict() as params):
+                    raise _refusal(cause.type, message, params) from None
+            # From a worker older than refusals' messages: its English reason.
             raise HTTPException(HTTP_STATUS_OF_REFUSAL[cause.type], cause.message) from None
         # The payload did not even decode into the command (a wrong type).
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(cause or failed)) from None
     except TimeoutError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the ticket did not answer in time; retry the request"
+        raise TranslatedError(
+            status.HTTP_503_SERVICE_UNAVAILABLE, N_("the ticket did not answer in time; retry the request")
         ) from None
+
+
+def _refusal(code: str, message: str, params: dict[str, str] | None = None) -> TranslatedError:
+    """The answer to a command the ticket refuses (`Refused`'s code, message
+    and parameters): 409 for a status it cannot take, else 422."""
+    return TranslatedError(HTTP_STATUS_OF_REFUSAL[code], message, params)
+
+
+def ticket_not_found() -> TranslatedError:
+    """A ticket unknown, or outside the caller's reach (the router says the same)."""
+    return TranslatedError(status.HTTP_404_NOT_FOUND, N_("ticket not found"))
