@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import health, metrics
 from api.auth import router as auth
 from api.auth.caller import SignInRequired
+from api.dashboard.i18n import N_
 from api.deps import Services
 from api.errors import TranslatedError, answer_in_readers_language
 from api.limits import BodySizeLimit
@@ -26,7 +27,6 @@ from api.customer import router as customer
 from api.dashboard import router as dashboard
 from api.dashboard.pages import STATIC_DIR, STATIC_PATH
 from api.intake import router as intake
-from api.intake.adapters import IntakeRefused
 from api.tickets import router as tickets
 from observability import configure_logging
 from settings import Settings, get_settings
@@ -41,6 +41,8 @@ signed intake and the sign-in wants `Authorization: Bearer <token>` (POST
 /api/tokens makes one). Errors are `{"detail": ...}`: 401 not signed in,
 403 not allowed, 404 unknown (or outside your reach),
 409 not allowed from the current status, 413 body too large, 422 invalid input.
+A `detail` in words is in the language of Accept-Language (English when none
+is asked for or cxloop does not speak it), named by Content-Language.
 """
 
 
@@ -85,14 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def sign_in_first(request: Request, missing: SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?{urlencode({'next': missing.next_url})}", status_code=303)
 
-    @app.exception_handler(IntakeRefused)
-    async def intake_refused(request: Request, refused: IntakeRefused) -> JSONResponse:
-        return JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
-
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            return JSONResponse({"detail": "Temporal is unavailable; retry later"}, status_code=503)
+            unavailable = TranslatedError(503, N_("Temporal is unavailable; retry later"))
+            return await answer_in_readers_language(request, unavailable)
         raise error
 
     return app

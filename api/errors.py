@@ -4,12 +4,12 @@ Every error is `{"detail": ...}` with a code of DESIGN.md; a route lists the
 codes it can answer with (`responses=error_responses(404, 409)`), so that a
 client, and tests/test_schema_fuzz.py, find each one in the schema.
 
-The errors a manager meets while working tickets (a ticket's refusals, "ticket
-not found") are `TranslatedError`s: their detail is answered in the request's
-language, negotiated like the dashboard's (its language cookie, then
-Accept-Language), with Content-Language. A client that asks for no language
-reads English. Other details, and FastAPI's 422 for malformed input, stay as
-they are.
+Every error the API words itself (a ticket's refusals, the configuration's,
+"not signed in", "too many requests") is a `TranslatedError`: its detail is
+answered in the request's language, negotiated like the dashboard's (its
+language cookie, then Accept-Language), with Content-Language. A client that
+asks for no language reads English. FastAPI's 422 for malformed input stays
+as pydantic words it.
 """
 
 from __future__ import annotations
@@ -55,12 +55,20 @@ class TranslatedError(HTTPException):
     """An error whose detail is a message of the dashboard's catalogs: an
     English template with named {placeholders} (marked with `N_`) and the
     values that fill it in. `detail` is the English text, for code that
-    catches an HTTPException; `answer_in_readers_language` translates it."""
+    catches an HTTPException; `answer_in_readers_language` translates it.
+    `headers` are answered with it (WWW-Authenticate, Retry-After)."""
 
-    def __init__(self, status_code: int, message: str, params: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.message = message
         self.params = dict(params or {})
-        super().__init__(status_code, message.format(**self.params))
+        answer_headers = dict(headers) if headers else None
+        super().__init__(status_code, message.format(**self.params), headers=answer_headers)
 
 
 async def answer_in_readers_language(request: Request, error: TranslatedError) -> JSONResponse:
@@ -71,5 +79,5 @@ async def answer_in_readers_language(request: Request, error: TranslatedError) -
         {"detail": i18n.translate(locale, error.message, error.params)},
         status_code=error.status_code,
         # Caches must tell readers of other languages apart.
-        headers={"Content-Language": locale, "Vary": "Accept-Language, Cookie"},
+        headers={**(error.headers or {}), "Content-Language": locale, "Vary": "Accept-Language, Cookie"},
     )

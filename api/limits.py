@@ -1,56 +1,59 @@
 """Limits on what a caller may send: bodies over the configured size (413)
 before they are read, and request rates on the public and sign-in endpoints
-(429 with Retry-After)."""
+(429 with Retry-After). Both answer in the reader's language (api/errors.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 from limits import parse as parse_rate
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.dashboard.i18n import N_
 from api.deps import Services, ServicesDep
+from api.errors import TranslatedError, answer_in_readers_language
 
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def hit_rate_limit(services: Services, rate_text: str, scope: str, key: str, detail: str) -> None:
+def hit_rate_limit(services: Services, rate_text: str, scope: str, key: str, message: str) -> None:
     """Count one request against `rate_text` ("10/minute", limits' notation)
-    for (scope, key); refuse with 429 once it is spent. Counted in the API
-    process's memory: each replica counts its own."""
+    for (scope, key); refuse with 429 and `message` (marked with `N_`) once
+    it is spent. Counted in the API process's memory: each replica counts its
+    own."""
     rate = parse_rate(rate_text)
     limiter = services.rate_limiter
     if not limiter.hit(rate, scope, key):
         reset_at, _ = limiter.get_window_stats(rate, scope, key)
         retry_after = max(1, int(reset_at - datetime.now(UTC).timestamp()))
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, headers={"Retry-After": str(retry_after)})
+        raise TranslatedError(
+            status.HTTP_429_TOO_MANY_REQUESTS, message, headers={"Retry-After": str(retry_after)}
+        )
 
 
-def rate_limit_per_client(setting: str, scope: str, detail: str) -> Callable[..., None]:
+def rate_limit_per_client(setting: str, scope: str, message: str) -> Callable[..., None]:
     """A route dependency: at most `Settings.<setting>` requests per client address."""
 
     def dependency(request: Request, services: ServicesDep) -> None:
-        hit_rate_limit(services, getattr(services.settings, setting), scope, client_address(request), detail)
+        hit_rate_limit(services, getattr(services.settings, setting), scope, client_address(request), message)
 
     return dependency
 
 
-class BodyTooLarge(HTTPException):
-    """Raised while a body is read. An HTTPException, so that FastAPI's body
-    parsing passes it on as the 413 it is rather than a 400 "error parsing
-    the body" (it turns any other exception into that)."""
+class BodyTooLarge(TranslatedError):
+    """Raised while a body is read. An HTTPException (a TranslatedError), so
+    that FastAPI's body parsing passes it on as the 413 it is rather than a
+    400 "error parsing the body" (it turns any other exception into that)."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE, too_large_detail(max_bytes))
-
-
-def too_large_detail(max_bytes: int) -> str:
-    return f"request body larger than {max_bytes} bytes"
+        super().__init__(
+            status.HTTP_413_CONTENT_TOO_LARGE, N_("request body larger than {max_bytes} bytes"),
+            {"max_bytes": max_bytes},
+        )
 
 
 class BodySizeLimit:
@@ -67,7 +70,7 @@ class BodySizeLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
         received = 0
         response_started = False
@@ -90,15 +93,10 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": too_large_detail(self.max_bytes)}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The answer the app gives a BodyTooLarge it catches: the reader's
+        # language is in the request's headers, which the scope holds.
+        answer = await answer_in_readers_language(Request(scope), BodyTooLarge(self.max_bytes))
+        await answer(scope, receive, send)

@@ -22,6 +22,8 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from domain.access import Principal, Role
+from domain.commands import N_
+from store.configuration import InvalidConfiguration
 from store.db import make_engine, write_transaction
 from store.models import ApiToken, Segment, SegmentManager, User, UserSession
 
@@ -35,8 +37,10 @@ LAST_USED_PRECISION = timedelta(minutes=5)
 MIN_PASSWORD_LENGTH = 10
 
 
-class AccountError(ValueError):
-    """A refused account change, with a reason fit for the user."""
+class AccountError(InvalidConfiguration, ValueError):
+    """A refused account change, with a reason fit for the user: a message
+    and its parameters, like any refusal of the configuration (the API
+    answers it in the reader's language)."""
 
 
 def _hash_token(token: str) -> str:
@@ -65,7 +69,7 @@ def _principal(session: Session, user: User) -> Principal:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(N_("a password needs at least {count} characters"), count=MIN_PASSWORD_LENGTH)
 
 
 def set_password(engine: Engine, user_id: str, password: str) -> None:
@@ -73,7 +77,7 @@ def set_password(engine: Engine, user_id: str, password: str) -> None:
     with Session(engine) as session, session.begin():
         user = session.get(User, user_id)
         if user is None:
-            raise AccountError("unknown user")
+            raise AccountError(N_("unknown user"))
         user.password_hash = PASSWORDS.hash(password)
         # A new password signs out every browser that used the old one.
         session.execute(delete(UserSession).where(UserSession.user_id == user_id))
@@ -144,7 +148,7 @@ def create_token(engine: Engine, user_id: str, name: str) -> tuple[ApiToken, str
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         if session.get(User, user_id) is None:
-            raise AccountError("unknown user")
+            raise AccountError(N_("unknown user"))
         row = ApiToken(user_id=user_id, name=name, token_hash=_hash_token(secret))
         session.add(row)
     return row, secret

@@ -9,6 +9,10 @@ in use) or `InvalidConfiguration` (a reference to something that does not
 exist). A constraint the database enforces is checked first, for a clear
 message, and the database's own refusal is translated as well, for the request
 that loses a race.
+
+A refusal's message is an English template with named {placeholders}, marked
+with `N_` like a ticket's refusals (domain/commands.py), and the values that
+fill it in: the API answers it in the reader's language (api/errors.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session
 from domain.assignment import DEFAULT_ASSIGNMENT_MODE, AssignmentMode
 from domain.alerts import detractor_rule
 from domain.calendar import BusinessCalendar
+from domain.commands import N_
 from domain.escalation import EscalationRule
 from domain.ticket import TicketPolicy, TicketStatus
 from store.db import write_transaction
@@ -123,11 +128,17 @@ def workspace_revision(engine: Engine, workspace_id: str) -> int | None:
 
 
 class ConfigurationError(Exception):
-    """A change or lookup the configuration refuses; the message says why."""
+    """A change or lookup the configuration refuses, and why.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    Like `domain.commands.Refused`: `message` is an English template (marked
+    with `N_`) and `params` fill it in, so that the API can answer in the
+    reader's language; `reason` (and str()) is the English text."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        self.reason = message.format(**params)
+        super().__init__(self.reason)
         self.message = message
+        self.params = params
 
 
 class NotFound(ConfigurationError):
@@ -140,6 +151,26 @@ class Conflict(ConfigurationError):
 
 class InvalidConfiguration(ConfigurationError):
     """A reference to something that does not exist, or a value the database refuses."""
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A part of a refusal's message that is translated on its own ("2
+    segments"), passed as one of the message's parameters. Its English text is
+    what the message is filled in with in English."""
+
+    message: str
+    params: Mapping[str, Any]
+
+    def __str__(self) -> str:
+        return self.message.format(**self.params)
+
+
+def _listing(phrases: Sequence[Phrase], separator: str) -> Phrase:
+    """Phrases one after the other. The template that strings them together
+    is no message of the catalogs: it reads the same in every language."""
+    names = [f"item{index}" for index in range(len(phrases))]
+    return Phrase(separator.join(f"{{{name}}}" for name in names), dict(zip(names, phrases)))
 
 
 def _is_unique_violation(error: IntegrityError) -> bool:
@@ -168,29 +199,43 @@ def _writing(engine: Engine, *, removing: bool = False) -> Iterator[Session]:
             session.flush()
     except IntegrityError as error:
         if _is_unique_violation(error):
-            raise Conflict("it already exists (changed concurrently); reload and retry") from None
+            raise Conflict(N_("it already exists (changed concurrently); reload and retry")) from None
         if removing:
-            raise Conflict("it is still in use (changed concurrently); reload and retry") from None
-        raise InvalidConfiguration("it refers to something that does not exist (any more)") from None
+            raise Conflict(N_("it is still in use (changed concurrently); reload and retry")) from None
+        raise InvalidConfiguration(N_("it refers to something that does not exist (any more)")) from None
     except DataError as error:
-        raise InvalidConfiguration(f"the database refused a value: {error.orig}") from None
+        raise InvalidConfiguration(
+            N_("the database refused a value: {error}"), error=str(error.orig)
+        ) from None
 
 
 def _get(
-    session: Session, model: type[T], row_id: str, what: str, missing: type[ConfigurationError] = NotFound
+    session: Session,
+    model: type[T],
+    row_id: str,
+    not_found: str,
+    missing: type[ConfigurationError] = NotFound,
 ) -> T:
+    """The row `row_id`, else a refusal with the message `not_found` ("user
+    '{id}' not found")."""
     # An id with a NUL can name nothing, and PostgreSQL refuses to even look
     # it up: answer "not found" rather than let the database fail.
     row = None if "\x00" in row_id else session.get(model, row_id)
     if row is None:
-        raise missing(f"{what} '{row_id}' not found")
+        raise missing(not_found, id=row_id)
     return row
+
+
+def _refuse_fields(unknown: set[str], refusal: str) -> None:
+    """Refuse fields a change or a new row cannot have (`refusal` names them: "{fields}")."""
+    if unknown:
+        raise InvalidConfiguration(refusal, fields=", ".join(sorted(unknown)))
 
 
 def _workspace(
     session: Session, workspace_id: str, *, missing: type[ConfigurationError] = NotFound
 ) -> Workspace:
-    return _get(session, Workspace, workspace_id, "workspace", missing)
+    return _get(session, Workspace, workspace_id, N_("workspace '{id}' not found"), missing)
 
 
 def _bump_revision(session: Session, *workspace_ids: str) -> None:
@@ -222,7 +267,7 @@ def get_workspace(engine: Engine, workspace_id: str) -> Workspace:
 def create_workspace(engine: Engine, name: str, workspace_id: str | None = None) -> Workspace:
     with _writing(engine) as session:
         if workspace_id is not None and session.get(Workspace, workspace_id) is not None:
-            raise Conflict(f"workspace '{workspace_id}' already exists")
+            raise Conflict(N_("workspace '{workspace}' already exists"), workspace=workspace_id)
         workspace = Workspace(name=name, **({"id": workspace_id} if workspace_id is not None else {}))
         session.add(workspace)
         return workspace
@@ -242,15 +287,17 @@ def delete_workspace(engine: Engine, workspace_id: str) -> None:
     with _writing(engine, removing=True) as session:
         workspace = _workspace(session, workspace_id)
         in_use = {
-            "segments": _count(session, Segment, Segment.workspace_id == workspace_id),
-            "surveys": _count(session, Survey, Survey.workspace_id == workspace_id),
-            "escalation rules": _count(
+            # Translators: the parts of "workspace 'x' still has {held}", joined with commas.
+            N_("{count} segments"): _count(session, Segment, Segment.workspace_id == workspace_id),
+            N_("{count} surveys"): _count(session, Survey, Survey.workspace_id == workspace_id),
+            N_("{count} escalation rules"): _count(
                 session, EscalationRuleRow, EscalationRuleRow.workspace_id == workspace_id
             ),
         }
         if any(in_use.values()):
-            held = ", ".join(f"{count} {what}" for what, count in in_use.items() if count)
-            raise Conflict(f"workspace '{workspace_id}' still has {held}; delete them first")
+            held = _listing([Phrase(what, {"count": count}) for what, count in in_use.items() if count], ", ")
+            still_there = N_("workspace '{workspace}' still has {held}; delete them first")
+            raise Conflict(still_there, workspace=workspace_id, held=held)
         session.delete(workspace)
 
 
@@ -274,7 +321,7 @@ def get_user(engine: Engine, user_id: str) -> User:
 
 
 def _user(session: Session, user_id: str) -> User:
-    return _get(session, User, user_id, "user")
+    return _get(session, User, user_id, N_("user '{id}' not found"))
 
 
 def create_user(
@@ -289,7 +336,7 @@ def create_user(
 ) -> User:
     with _writing(engine) as session:
         if session.scalar(select(User.id).where(User.username == username)) is not None:
-            raise Conflict(f"username '{username}' is taken")
+            raise Conflict(N_("username '{username}' is taken"), username=username)
         user = User(
             username=username,
             email=email,
@@ -305,9 +352,7 @@ def create_user(
 def update_user(engine: Engine, user_id: str, changes: Mapping[str, Any]) -> User:
     """Any of USER_FIELDS. The username stays: tickets, rules and the
     Temporal search attribute TicketOwner name the user by it."""
-    unknown = set(changes) - USER_FIELDS
-    if unknown:
-        raise InvalidConfiguration(f"cannot change {', '.join(sorted(unknown))} of a user")
+    _refuse_fields(set(changes) - USER_FIELDS, N_("cannot change {fields} of a user"))
     with _writing(engine) as session:
         user = _user(session, user_id)
         for field, value in changes.items():
@@ -326,8 +371,9 @@ def delete_user(engine: Engine, user_id: str) -> list[str]:
         ).all()
         if rules:
             raise Conflict(
-                f"user '{user.username}' is the assignee of escalation rule(s) {', '.join(rules)}; "
-                "change or delete those first"
+                N_("user '{username}' is the assignee of escalation rule(s) {rules}; "
+                   "change or delete those first"),
+                username=user.username, rules=", ".join(rules),
             )
         workspaces = session.scalars(
             select(Segment.workspace_id)
@@ -413,15 +459,17 @@ def update_segment(engine: Engine, segment_id: str, changes: Mapping[str, Any]) 
     segment. A rename carries the workspace's rules and surveys along; it is
     refused while tickets that are not closed are in the segment, since they
     would be left in a segment that no longer exists."""
-    unknown = set(changes) - SEGMENT_FIELDS
-    if unknown:
-        raise InvalidConfiguration(f"cannot change {', '.join(sorted(unknown))} of a segment")
+    _refuse_fields(set(changes) - SEGMENT_FIELDS, N_("cannot change {fields} of a segment"))
     with _writing(engine) as session:
         segment = _segment(session, segment_id)
         new_name = changes.get("name", segment.name)
         if new_name != segment.name:
             _check_segment_name_free(session, segment.workspace_id, new_name)
-            _refuse_while_tickets_in(session, segment, "renamed")
+            _refuse_while_tickets_in(
+                session, segment,
+                N_("segment '{segment}' has {count} ticket(s) that are not closed; it cannot be renamed "
+                   "until they are moved to another segment or closed"),
+            )
             rules = session.scalars(
                 select(EscalationRuleRow).where(
                     EscalationRuleRow.workspace_id == segment.workspace_id,
@@ -467,8 +515,9 @@ def delete_segment(engine: Engine, segment_id: str) -> str:
         ).all()
         if rules:
             raise Conflict(
-                f"segment '{segment.name}' is named by escalation rule(s) {', '.join(rules)}; "
-                "change or delete those first"
+                N_("segment '{segment}' is named by escalation rule(s) {rules}; "
+                   "change or delete those first"),
+                segment=segment.name, rules=", ".join(rules),
             )
         surveys = session.scalars(
             select(Survey.id).where(
@@ -477,10 +526,14 @@ def delete_segment(engine: Engine, segment_id: str) -> str:
         ).all()
         if surveys:
             raise Conflict(
-                f"segment '{segment.name}' is the default segment of survey(s) {', '.join(surveys)}; "
-                "change those first"
+                N_("segment '{segment}' is the default segment of survey(s) {surveys}; change those first"),
+                segment=segment.name, surveys=", ".join(surveys),
             )
-        _refuse_while_tickets_in(session, segment, "deleted")
+        _refuse_while_tickets_in(
+            session, segment,
+            N_("segment '{segment}' has {count} ticket(s) that are not closed; it cannot be deleted "
+               "until they are moved to another segment or closed"),
+        )
         session.execute(delete(SegmentManager).where(SegmentManager.segment_id == segment.id))
         session.delete(segment)
         _bump_revision(session, segment.workspace_id)
@@ -488,15 +541,18 @@ def delete_segment(engine: Engine, segment_id: str) -> str:
 
 
 def _segment(session: Session, segment_id: str) -> Segment:
-    return _get(session, Segment, segment_id, "segment")
+    return _get(session, Segment, segment_id, N_("segment '{id}' not found"))
 
 
 def _check_segment_name_free(session: Session, workspace_id: str, name: str) -> None:
     if _segment_exists(session, workspace_id, name):
-        raise Conflict(f"workspace '{workspace_id}' already has a segment '{name}'")
+        taken = N_("workspace '{workspace}' already has a segment '{name}'")
+        raise Conflict(taken, workspace=workspace_id, name=name)
 
 
-def _refuse_while_tickets_in(session: Session, segment: Segment, what_happens: str) -> None:
+def _refuse_while_tickets_in(session: Session, segment: Segment, refusal: str) -> None:
+    """Refuse (with the message `refusal`, filled in with the segment and the
+    count) while the segment has live tickets."""
     # Closed tickets are finished (their workflow completed); every other
     # status, deleted included (it can be restored), is a live ticket.
     live = _count(
@@ -507,10 +563,7 @@ def _refuse_while_tickets_in(session: Session, segment: Segment, what_happens: s
         TicketRow.status != TicketStatus.CLOSED,
     )
     if live:
-        raise Conflict(
-            f"segment '{segment.name}' has {live} ticket(s) that are not closed; it cannot be {what_happens} "
-            "until they are moved to another segment or closed"
-        )
+        raise Conflict(refusal, segment=segment.name, count=live)
 
 
 def _set_calendar(segment: Segment, calendar: BusinessCalendar | None) -> None:
@@ -529,12 +582,14 @@ def _replace_managers(session: Session, segment: Segment, managers: Sequence[Man
     usernames = [m.username for m in managers]
     repeated = sorted({u for u in usernames if usernames.count(u) > 1})
     if repeated:
-        raise InvalidConfiguration(f"managers listed more than once: {', '.join(repeated)}")
+        raise InvalidConfiguration(
+            N_("managers listed more than once: {usernames}"), usernames=", ".join(repeated)
+        )
     found = session.execute(select(User.username, User.id).where(User.username.in_(usernames)))
     users = {username: user_id for username, user_id in found}
     unknown = [u for u in usernames if u not in users]
     if unknown:
-        raise InvalidConfiguration(f"unknown username(s): {', '.join(unknown)}")
+        raise InvalidConfiguration(N_("unknown username(s): {usernames}"), usernames=", ".join(unknown))
     session.execute(delete(SegmentManager).where(SegmentManager.segment_id == segment.id))
     session.add_all(
         SegmentManager(
@@ -634,9 +689,7 @@ def create_survey(
 
 
 def update_survey(engine: Engine, survey_id: str, changes: Mapping[str, Any]) -> Survey:
-    unknown = set(changes) - SURVEY_FIELDS
-    if unknown:
-        raise InvalidConfiguration(f"cannot change {', '.join(sorted(unknown))} of a survey")
+    _refuse_fields(set(changes) - SURVEY_FIELDS, N_("cannot change {fields} of a survey"))
     with _writing(engine) as session:
         survey = _survey(session, survey_id)
         for field, value in changes.items():
@@ -653,7 +706,8 @@ def delete_survey(engine: Engine, survey_id: str) -> tuple[str, int]:
         responses = _count(session, SurveyResponse, SurveyResponse.survey_id == survey_id)
         if responses:
             raise Conflict(
-                f"survey '{survey_id}' has {responses} response(s) on record; it cannot be deleted"
+                N_("survey '{survey}' has {count} response(s) on record; it cannot be deleted"),
+                survey=survey_id, count=responses,
             )
         rules = session.execute(delete(EscalationRuleRow).where(EscalationRuleRow.survey_id == survey_id))
         session.delete(survey)
@@ -663,7 +717,7 @@ def delete_survey(engine: Engine, survey_id: str) -> tuple[str, int]:
 
 
 def _survey(session: Session, survey_id: str) -> Survey:
-    return _get(session, Survey, survey_id, "survey")
+    return _get(session, Survey, survey_id, N_("survey '{id}' not found"))
 
 
 def _check_survey(session: Session, survey: Survey) -> None:
@@ -671,8 +725,8 @@ def _check_survey(session: Session, survey: Survey) -> None:
         session, survey.workspace_id, survey.default_segment
     ):
         raise InvalidConfiguration(
-            f"default segment '{survey.default_segment}' is not a segment "
-            f"of workspace '{survey.workspace_id}'"
+            N_("default segment '{segment}' is not a segment of workspace '{workspace}'"),
+            segment=survey.default_segment, workspace=survey.workspace_id,
         )
 
 
@@ -708,9 +762,7 @@ def get_escalation_rule(engine: Engine, rule_id: str) -> EscalationRuleRow:
 
 def create_escalation_rule(engine: Engine, workspace_id: str, fields: Mapping[str, Any]) -> EscalationRuleRow:
     """`fields`: RULE_FIELDS; after_seconds and assignee are required."""
-    unknown = set(fields) - RULE_FIELDS
-    if unknown:
-        raise InvalidConfiguration(f"an escalation rule has no {', '.join(sorted(unknown))}")
+    _refuse_fields(set(fields) - RULE_FIELDS, N_("an escalation rule has no {fields}"))
     with _writing(engine) as session:
         _workspace(session, workspace_id, missing=InvalidConfiguration)
         rule = EscalationRuleRow(workspace_id=workspace_id, **fields)
@@ -721,9 +773,7 @@ def create_escalation_rule(engine: Engine, workspace_id: str, fields: Mapping[st
 
 
 def update_escalation_rule(engine: Engine, rule_id: str, changes: Mapping[str, Any]) -> EscalationRuleRow:
-    unknown = set(changes) - RULE_FIELDS
-    if unknown:
-        raise InvalidConfiguration(f"cannot change {', '.join(sorted(unknown))} of an escalation rule")
+    _refuse_fields(set(changes) - RULE_FIELDS, N_("cannot change {fields} of an escalation rule"))
     with _writing(engine) as session:
         rule = _rule(session, rule_id)
         for field, value in changes.items():
@@ -743,25 +793,34 @@ def delete_escalation_rule(engine: Engine, rule_id: str) -> str:
 
 
 def _rule(session: Session, rule_id: str) -> EscalationRuleRow:
-    return _get(session, EscalationRuleRow, rule_id, "escalation rule")
+    return _get(session, EscalationRuleRow, rule_id, N_("escalation rule '{id}' not found"))
 
 
 def _check_rule(session: Session, rule: EscalationRuleRow) -> None:
     """Everything a rule names exists: its survey (in the rule's workspace),
     its segment (likewise) and its assignee."""
-    problems = []
+    problems: list[Phrase] = []
+    workspace = rule.workspace_id
     if rule.survey_id is not None:
         survey = session.get(Survey, rule.survey_id)
-        if survey is None or survey.workspace_id != rule.workspace_id:
-            problems.append(f"survey '{rule.survey_id}' is not a survey of workspace '{rule.workspace_id}'")
-    if rule.segment is not None and not _segment_exists(session, rule.workspace_id, rule.segment):
-        problems.append(f"segment '{rule.segment}' is not a segment of workspace '{rule.workspace_id}'")
+        if survey is None or survey.workspace_id != workspace:
+            problems.append(Phrase(
+                N_("survey '{survey}' is not a survey of workspace '{workspace}'"),
+                {"survey": rule.survey_id, "workspace": workspace},
+            ))
+    if rule.segment is not None and not _segment_exists(session, workspace, rule.segment):
+        problems.append(Phrase(
+            N_("segment '{segment}' is not a segment of workspace '{workspace}'"),
+            {"segment": rule.segment, "workspace": workspace},
+        ))
     if rule.assignee is None or session.scalar(select(User.id).where(User.username == rule.assignee)) is None:
-        problems.append(f"assignee '{rule.assignee}' is not a known username")
+        unknown = N_("assignee '{assignee}' is not a known username")
+        problems.append(Phrase(unknown, {"assignee": rule.assignee}))
     if rule.after_seconds is None or rule.after_seconds <= 0:
-        problems.append("after_seconds must be a positive number of seconds")
+        problems.append(Phrase(N_("after_seconds must be a positive number of seconds"), {}))
     if problems:
-        raise InvalidConfiguration("; ".join(problems))
+        every_problem = _listing(problems, "; ")
+        raise InvalidConfiguration(every_problem.message, **every_problem.params)
 
 
 # --- a first run ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from domain.alerts import AlertRule
 from domain.assignment import AssignmentMode
+from domain.commands import N_
 from domain.responses import FieldMapping, MappedResponse, SurveyResponse
 from domain.ticket import TicketStatus
 from store.models import AlertRuleRow, Segment, SegmentManager, Survey, SurveyResponse as SurveyResponseRow
@@ -189,7 +190,7 @@ def _rule_doc(row: AlertRuleRow) -> AlertRuleDoc:
 def _survey_or_404(session: Session, survey_id: str) -> Survey:
     survey = session.get(Survey, survey_id)
     if survey is None:
-        raise NotFound("survey not found")
+        raise NotFound(N_("survey not found"))
     return survey
 
 
@@ -210,7 +211,7 @@ def save_alert_rule(engine: Engine, survey_id: str, rule: AlertRule, position: i
         _survey_or_404(session, survey_id)
         row = session.get(AlertRuleRow, rule.id)
         if row is not None and row.survey_id != survey_id:
-            raise NotFound("alert rule not found")
+            raise NotFound(N_("alert rule not found"))
         if row is None:
             if position is None:
                 last = session.scalar(
@@ -233,7 +234,7 @@ def get_alert_rule(engine: Engine, survey_id: str, rule_id: str) -> AlertRuleDoc
         _survey_or_404(session, survey_id)
         row = session.get(AlertRuleRow, rule_id)
         if row is None or row.survey_id != survey_id:
-            raise NotFound("alert rule not found")
+            raise NotFound(N_("alert rule not found"))
         return _rule_doc(row)
 
 
@@ -242,5 +243,5 @@ def delete_alert_rule(engine: Engine, survey_id: str, rule_id: str) -> None:
         _survey_or_404(session, survey_id)
         row = session.get(AlertRuleRow, rule_id)
         if row is None or row.survey_id != survey_id:
-            raise NotFound("alert rule not found")
+            raise NotFound(N_("alert rule not found"))
         session.delete(row)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 
+import httpx
 import pytest
+from limits import parse as parse_rate
 from playwright.async_api import expect
 from temporalio.testing import WorkflowEnvironment
 
@@ -139,6 +142,94 @@ async def test_malformed_input_422_stays_as_pydantic_says(api: ApiEnv, workspace
     assert "content-language" not in response.headers
 
 
+async def test_configuration_refusal_409_in_german_and_english(api: ApiEnv, workspace: str) -> None:
+    duplicate = {"workspace_id": workspace, "name": "retail"}
+    german = await api.http.post("/api/segments", json=duplicate, headers={"Accept-Language": "de-DE"})
+    assert german.status_code == 409, german.text
+    assert german.json() == {"detail": f"Arbeitsbereich „{workspace}“ hat bereits ein Segment „retail“"}
+    assert german.headers["content-language"] == "de"
+
+    # No Accept-Language: today's English, word for word.
+    english = await api.http.post("/api/segments", json=duplicate)
+    assert english.status_code == 409, english.text
+    assert english.json() == {"detail": f"workspace '{workspace}' already has a segment 'retail'"}
+    assert english.headers["content-language"] == "en"
+
+    # A message with a part translated on its own ("3 segments").
+    for language, detail in [
+        ("de", f"Arbeitsbereich „{workspace}“ enthält noch Segmente: 3; löschen Sie diese zuerst"),
+        (None, f"workspace '{workspace}' still has 3 segments; delete them first"),
+    ]:
+        response = await api.http.delete(
+            f"/api/workspaces/{workspace}", headers={"Accept-Language": language} if language else {}
+        )
+        assert response.status_code == 409, response.text
+        assert response.json() == {"detail": detail}
+
+    # Several problems at once, each in the reader's language.
+    rule = {"workspace_id": workspace, "segment": "atlantis", "assignee": "ghost", "after_seconds": 60}
+    japanese = await api.http.post("/api/escalation-rules", json=rule, headers={"Accept-Language": "ja"})
+    assert japanese.status_code == 422, japanese.text
+    assert japanese.json() == {
+        "detail": f"セグメント「atlantis」はワークスペース「{workspace}」のセグメントではありません; "
+        "エスカレーション先「ghost」は既知のユーザー名ではありません"
+    }
+    english = await api.http.post("/api/escalation-rules", json=rule)
+    assert english.json() == {
+        "detail": f"segment 'atlantis' is not a segment of workspace '{workspace}'; "
+        "assignee 'ghost' is not a known username"
+    }
+
+
+async def test_unauthenticated_401_in_japanese_keeps_www_authenticate(api: ApiEnv) -> None:
+    for authorization, detail in [
+        ("Bearer cxl_not-a-token", "不明または失効したトークンです"),
+        ("Basic YWRtaW46YWRtaW4=", "「Authorization: Bearer <token>」を使用してください"),
+    ]:
+        response = await api.http.get(
+            "/api/me", headers={"Authorization": authorization, "Accept-Language": "ja,en;q=0.5"}
+        )
+        assert response.status_code == 401, response.text
+        assert response.json() == {"detail": detail}
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["content-language"] == "ja"
+    english = await api.http.get("/api/me", headers={"Authorization": "Bearer cxl_not-a-token"})
+    assert english.json() == {"detail": "unknown or revoked token"}
+    assert english.headers["www-authenticate"] == "Bearer"
+
+
+async def test_too_many_requests_429_in_spanish_keeps_retry_after(api: ApiEnv, workspace: str) -> None:
+    """The web form's limit (per client address), from an address of its own.
+    Bodies that fail validation count too, and start nothing."""
+    address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    transport = httpx.ASGITransport(app=api.http._transport.app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as client:
+        for _ in range(parse_rate(api.settings.form_rate_limit).amount):
+            assert (await client.post("/api/intake/form", json={})).status_code == 422
+        spanish = await client.post("/api/intake/form", json={}, headers={"Accept-Language": "es-ES"})
+        assert spanish.status_code == 429, spanish.text
+        assert spanish.json() == {"detail": "demasiados envíos; vuelva a intentarlo más tarde"}
+        assert spanish.headers["content-language"] == "es"
+        assert int(spanish.headers["retry-after"]) >= 1
+        english = await client.post("/api/intake/form", json={})
+        assert english.json() == {"detail": "too many submissions; try again later"}
+        assert int(english.headers["retry-after"]) >= 1
+
+
+async def test_body_too_large_413_in_hungarian(api: ApiEnv) -> None:
+    """Refused by the middleware before the app reads a byte: in the reader's
+    language all the same."""
+    limit = api.settings.max_body_bytes
+    too_large = b"{}" + b" " * limit
+    json_body = {"Content-Type": "application/json"}
+    response = await api.http.post("/api/tickets", content=too_large, headers={**json_body, "Accept-Language": "hu"})
+    assert response.status_code == 413, response.text
+    assert response.json() == {"detail": f"a kérés törzse nagyobb {limit} bájtnál"}
+    assert response.headers["content-language"] == "hu"
+    english = await api.http.post("/api/tickets", content=too_large, headers=json_body)
+    assert english.json() == {"detail": f"request body larger than {limit} bytes"}
+
+
 async def test_dashboard_in_german_shows_the_german_refusal(
     dashboard: DashboardEnv, dashboard_workspace: str, dev_server: WorkflowEnvironment, browser
 ) -> None:
@@ -187,5 +278,32 @@ async def test_dashboard_in_german_shows_the_german_refusal(
         events = (await dashboard.http.get(f"/api/tickets/{ticket['id']}/events")).json()
         assert [e["field"] for e in events if e["field"] == "owner"] == []
         assert (await dashboard.http.get(f"/api/tickets/{ticket['id']}")).json()["owner"] is None
+    finally:
+        await page.context.close()
+
+
+async def test_settings_in_german_show_the_german_configuration_refusal(
+    dashboard: DashboardEnv, dashboard_workspace: str, browser
+) -> None:
+    """An admin whose browser asks for German creates a segment that exists
+    already: the settings page says why not, in German."""
+    ws = dashboard_workspace
+    page = await new_page(browser, dashboard, locale="de-DE")
+    try:
+        await page.goto(dashboard.url(f"/dashboard/settings?workspace={ws}"))
+        await expect(page.locator("html")).to_have_attribute("lang", "de")
+        form = page.locator("#segments form[data-api-url='/api/segments']")
+        await form.locator("input[name=name]").fill("retail")
+        async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            await form.get_by_role("button", name="Segment anlegen").click()
+        answer = await posted.value
+        assert answer.status == 409
+        assert answer.headers["content-language"] == "de"
+        await expect(form.locator(".form-error")).to_have_text(
+            f"Nicht geändert: Arbeitsbereich „{ws}“ hat bereits ein Segment „retail“"
+        )
+        await form.screenshot(path=str(ARTIFACTS / "settings-refusal-german.png"))
+        assert page.script_errors == [], page.script_errors
+        assert [s.name for s in configuration.list_segments(dashboard.engine, ws)].count("retail") == 1
     finally:
         await page.context.close()

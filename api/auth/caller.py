@@ -18,9 +18,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 
+from api.dashboard.i18n import N_
 from api.deps import ServicesDep
+from api.errors import TranslatedError
 from domain.access import Principal
 from store import accounts
 
@@ -46,8 +48,8 @@ class SignInRequired(Exception):
         self.next_url = next_url
 
 
-def _unauthenticated(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+def _unauthenticated(message: str) -> TranslatedError:
+    return TranslatedError(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def identify(request: Request, services: ServicesDep) -> Caller | None:
@@ -61,10 +63,10 @@ async def identify(request: Request, services: ServicesDep) -> Caller | None:
     if authorization:
         scheme, _, secret = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise _unauthenticated("use 'Authorization: Bearer <token>'")
+            raise _unauthenticated(N_("use 'Authorization: Bearer <token>'"))
         principal = await asyncio.to_thread(accounts.token_principal, services.engine, secret.strip())
         if principal is None:
-            raise _unauthenticated("unknown or revoked token")
+            raise _unauthenticated(N_("unknown or revoked token"))
         caller = Caller(principal, None)
     elif token := request.cookies.get(SESSION_COOKIE):
         signed_in = await asyncio.to_thread(accounts.session_principal, services.engine, token)
@@ -76,12 +78,12 @@ async def identify(request: Request, services: ServicesDep) -> Caller | None:
 
 def check_csrf(caller: Caller, sent: str | None) -> None:
     if caller.csrf_token is not None and not secrets.compare_digest(sent or "", caller.csrf_token):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token; reload the page")
+        raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("missing or wrong CSRF token; reload the page"))
 
 
 async def current_caller(request: Request, caller: Annotated[Caller | None, Depends(identify)]) -> Caller:
     if caller is None:
-        raise _unauthenticated("sign in: send a bearer token, or use the dashboard")
+        raise _unauthenticated(N_("sign in: send a bearer token, or use the dashboard"))
     if request.method not in SAFE_METHODS:
         check_csrf(caller, request.headers.get(CSRF_HEADER))
     return caller
@@ -96,7 +98,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 async def admin(principal: PrincipalDep) -> Principal:
     if not principal.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins may do this")
+        raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("only admins may do this"))
     return principal
 
 

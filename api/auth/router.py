@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from api.auth.caller import SESSION_COOKIE, PageCallerDep, PrincipalDep, check_csrf
 from api.configuration.fields import NO_CONTROL_CHARACTERS, Label
-from api.configuration.service import in_store
+from api.configuration.service import in_store, refusal
+from api.dashboard.i18n import N_
 from api.dashboard.pages import Reader, render, safe_next
 from api.deps import ServicesDep
-from api.errors import BODY_ERRORS, Problem, error_responses
+from api.errors import BODY_ERRORS, Problem, TranslatedError, error_responses
 from api.limits import client_address, hit_rate_limit
 from domain.access import Principal, Role
 from store import accounts
@@ -28,7 +29,7 @@ router = APIRouter()
 # value in a cookie and in the form (double submit), so that another site
 # cannot sign a browser in as someone else.
 LOGIN_CSRF_COOKIE = "cxloop_login_csrf"
-TOO_MANY_ATTEMPTS = "too many sign-in attempts; wait a minute and try again"
+TOO_MANY_ATTEMPTS = N_("too many sign-in attempts; wait a minute and try again")
 
 
 # --- dashboard sign-in -----------------------------------------------------------------
@@ -141,13 +142,13 @@ async def change_my_password(body: PasswordChange, principal: PrincipalDep, serv
         accounts.authenticate, services.engine, principal.username, body.current_password.get_secret_value()
     )
     if current is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+        raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("the current password is wrong"))
     try:
         await asyncio.to_thread(
             accounts.set_password, services.engine, principal.user_id, body.new_password.get_secret_value()
         )
     except accounts.AccountError as weak:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(weak)) from None
+        raise refusal(weak) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -189,7 +190,7 @@ async def list_tokens(
     if user_id is None:
         user_id = principal.user_id
     elif user_id != principal.user_id and not principal.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins see other users' tokens")
+        raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("only admins see other users' tokens"))
     rows = await asyncio.to_thread(accounts.list_tokens, services.engine, user_id)
     return [TokenOut.model_validate(row) for row in rows]
 
@@ -203,7 +204,7 @@ async def create_token(body: TokenCreate, principal: PrincipalDep, services: Ser
     user_id = body.user_id or principal.user_id
     if user_id != principal.user_id:
         if not principal.is_admin:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins create tokens for other users")
+            raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("only admins create tokens for other users"))
         await in_store(configuration.get_user, services.engine, user_id)  # 404 when unknown
     row, secret = await asyncio.to_thread(accounts.create_token, services.engine, user_id, body.name)
     return NewToken.model_validate({**TokenOut.model_validate(row).model_dump(), "token": secret})
@@ -218,7 +219,7 @@ async def revoke_token(token_id: str, principal: PrincipalDep, services: Service
     # No token id has a NUL, which PostgreSQL would refuse in the lookup.
     row = None if "\x00" in token_id else await asyncio.to_thread(accounts.get_token, services.engine, token_id)
     if row is None or not _may_manage(principal, row.user_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "token not found")
+        raise TranslatedError(status.HTTP_404_NOT_FOUND, N_("token not found"))
     await asyncio.to_thread(accounts.revoke_token, services.engine, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -1,6 +1,7 @@
 """The configuration endpoints' dealings with the store and with Temporal:
-store calls run in a thread with their refusals turned into HTTP answers, and
-changes that tickets depend on are rolled out before the endpoint answers."""
+store calls run in a thread with their refusals turned into HTTP answers (in
+the reader's language: api/errors.py), and changes that tickets depend on are
+rolled out before the endpoint answers."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import asyncio
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from fastapi import HTTPException, status
+from fastapi import status
 
 from api.configuration.rollout import request_rollout
 from api.deps import Services
+from api.errors import TranslatedError
 from store.configuration import ConfigurationError, Conflict, InvalidConfiguration, NotFound
 
 P = ParamSpec("P")
@@ -29,7 +31,14 @@ async def in_store(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T
     try:
         return await asyncio.to_thread(call, *args, **kwargs)
     except ConfigurationError as refused:
-        raise HTTPException(HTTP_STATUS_OF_REFUSAL[type(refused)], refused.message) from None
+        raise refusal(refused) from None
+
+
+def refusal(refused: ConfigurationError) -> TranslatedError:
+    """The answer to a refusal of the store (store.accounts' included: an
+    AccountError is an InvalidConfiguration)."""
+    status_code = next(code for kind, code in HTTP_STATUS_OF_REFUSAL.items() if isinstance(refused, kind))
+    return TranslatedError(status_code, refused.message, refused.params)
 
 
 async def roll_out(services: Services, *workspace_ids: str) -> None:

@@ -17,8 +17,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from api.dashboard.i18n import N_
 from api.dashboard.pages import Reader, render
 from api.deps import Services, ServicesDep
+from api.errors import TranslatedError
 from api.limits import rate_limit_per_client
 from api.tickets.service import send_command
 from domain.commands import Command, TicketChange
@@ -28,7 +30,7 @@ from domain.ticket import TicketState, TicketStatus
 router = APIRouter(include_in_schema=False)
 
 link_rate_limit = rate_limit_per_client(
-    "customer_link_rate_limit", "customer-link", "too many requests; try again later"
+    "customer_link_rate_limit", "customer-link", N_("too many requests; try again later")
 )
 Limited = Annotated[None, Depends(link_rate_limit)]
 
@@ -39,14 +41,20 @@ DEFAULT_MESSAGES = {
 
 
 async def _open(services: Services, token: str) -> tuple[CustomerLink, TicketState]:
+    """The link's action and ticket. A link that is not valid (for whatever
+    reason: the customer reads the page's own words for it) is a 404."""
     try:
         link = verify_customer_link(services.settings.secret_key, token, datetime.now(UTC))
-    except InvalidLink as invalid:
-        raise HTTPException(404, str(invalid)) from None
+    except InvalidLink:
+        raise _invalid_link() from None
     ticket = await asyncio.to_thread(services.tickets.get, link.ticket_id)
     if ticket is None:
-        raise HTTPException(404, "this link is not valid")
+        raise _invalid_link()
     return link, ticket
+
+
+def _invalid_link() -> TranslatedError:
+    return TranslatedError(404, N_("this link is not valid"))
 
 
 def _page(request: Request, status_code: int = 200, **context) -> HTMLResponse:

@@ -4,9 +4,9 @@
     python -m api.dashboard.catalogs --check  # exit 1 if a message lacks a translation
 
 Messages are extracted from the templates (`_()`, `{% trans %}`), from the
-dashboard's Python (`N_()`, `gettext_()`) and from the error answers it shows
-from the API: the ticket's refusals in domain/ and the API's own messages in
-api/, each marked with `N_()`. Each language's .po gains the new
+dashboard's Python (`N_()`, `gettext_()`) and from the API's error answers:
+the ticket's refusals in domain/, the configuration's in store/ and the API's
+own messages in api/, each marked with `N_()`. Each language's .po gains the new
 messages (untranslated, for a translator to fill in) and loses the obsolete
 ones. The .po files are what the repository keeps; they are compiled when
 the app first needs them (see i18n.py). `--check` also refuses a translation
@@ -36,6 +36,7 @@ COMMENT_TAGS = ("Translators:",)
 REPOSITORY = PACKAGE.parent.parent
 ELSEWHERE = {
     "domain": [("**.py", "python")],
+    "store": [("migrations/**", "ignore"), ("**.py", "python")],
     "api": [("dashboard/**", "ignore"), ("**.py", "python")],
 }
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, negotiate_locale
@@ -120,15 +120,29 @@ def locale_of(request: HTTPConnection) -> str:
     return choose_locale(request.cookies.get(LOCALE_COOKIE), request.headers.get("accept-language"))
 
 
+@runtime_checkable
+class Message(Protocol):
+    """A message with named {placeholders} and the values that fill them in."""
+
+    message: str
+    params: Mapping[str, Any]
+
+
 def translate(locale: str, message: str, params: Mapping[str, Any]) -> str:
     """A message with named {placeholders} (a refusal's, an API error's) in
-    the language, filled in. A translation that names other placeholders than
-    the message (`catalogs --check` refuses one) falls back to English rather
+    the language, filled in. A value that is a `Message` of its own (a part
+    of the message: "2 segments" in "... still has 2 segments") is
+    translated first. A translation that names other placeholders than the
+    message (`catalogs --check` refuses one) falls back to English rather
     than fail the answer it is part of."""
+    filled = {
+        name: translate(locale, value.message, value.params) if isinstance(value, Message) else value
+        for name, value in params.items()
+    }
     try:
-        return translations(locale).gettext(message).format(**params)
+        return translations(locale).gettext(message).format(**filled)
     except (KeyError, IndexError, ValueError):
-        return message.format(**params)
+        return message.format(**filled)
 
 
 @lru_cache(maxsize=1)

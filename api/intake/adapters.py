@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.configuration.fields import storable_document
+from api.dashboard.i18n import N_
+from api.errors import TranslatedError
 from domain.responses import Answer, SurveyResponse
 
 SIGNATURE_MAX_AGE_SECONDS = 5 * 60
@@ -33,13 +35,17 @@ SIGNATURE_MAX_AGE_SECONDS = 5 * 60
 UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
-class IntakeRefused(Exception):
-    """A delivery refused with an HTTP status and a reason the sender can act on."""
+class IntakeRefused(TranslatedError):
+    """A delivery refused with an HTTP status and a reason the sender can act
+    on (in their language, like every error of the API: api/errors.py)."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
+    def __init__(self, status_code: int, message: str, **params: Any) -> None:
+        super().__init__(status_code, message, params)
+
+
+# A reason worded elsewhere (pydantic's, domain/responses.py's), given as it is:
+# no message of the catalogs, it reads the same in every language.
+AS_WORDED = "{problem}"
 
 
 def sign_cxloop(secret: str, timestamp: int, body: bytes) -> str:
@@ -57,39 +63,39 @@ def verify_cxloop(secret: str, headers: Mapping[str, str], body: bytes, now: dat
     timestamp = headers.get("x-cxloop-timestamp", "")
     signature = headers.get("x-cxloop-signature", "")
     if not timestamp or not signature:
-        raise IntakeRefused(401, "missing X-Cxloop-Timestamp or X-Cxloop-Signature")
+        raise IntakeRefused(401, N_("missing X-Cxloop-Timestamp or X-Cxloop-Signature"))
     if not UNIX_SECONDS.fullmatch(timestamp):
-        raise IntakeRefused(401, "X-Cxloop-Timestamp must be unix seconds")
+        raise IntakeRefused(401, N_("X-Cxloop-Timestamp must be unix seconds"))
     if abs(now.timestamp() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
-        raise IntakeRefused(401, "stale or future X-Cxloop-Timestamp (more than 5 minutes off)")
+        raise IntakeRefused(401, N_("stale or future X-Cxloop-Timestamp (more than 5 minutes off)"))
     if not hmac.compare_digest(sign_cxloop(secret, int(timestamp), body), signature):
-        raise IntakeRefused(401, "wrong signature")
+        raise IntakeRefused(401, N_("wrong signature"))
 
 
 def verify_typeform(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
     signature = headers.get("typeform-signature", "")
     if not signature:
-        raise IntakeRefused(401, "missing Typeform-Signature")
+        raise IntakeRefused(401, N_("missing Typeform-Signature"))
     if not hmac.compare_digest(sign_typeform(secret, body), signature):
-        raise IntakeRefused(401, "wrong signature")
+        raise IntakeRefused(401, N_("wrong signature"))
 
 
 def _object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise IntakeRefused(422, f"the body is not JSON: {error}") from None
+        raise IntakeRefused(422, N_("the body is not JSON: {error}"), error=str(error)) from None
     except RecursionError:
         # json.loads recurses once per level: [[[...]]] a few thousand deep.
-        raise IntakeRefused(422, "the body is not JSON that can be read: nested too deeply") from None
+        raise IntakeRefused(422, N_("the body is not JSON that can be read: nested too deeply")) from None
     if not isinstance(payload, dict):
-        raise IntakeRefused(422, "the body must be a JSON object")
+        raise IntakeRefused(422, N_("the body must be a JSON object"))
     try:
         # Refused now rather than started as a workflow that would retry
         # storing it for ever (or could not even be handed to Temporal).
         return storable_document(payload)
     except ValueError as unstorable:
-        raise IntakeRefused(422, f"the body {unstorable}") from None
+        raise IntakeRefused(422, AS_WORDED, problem=f"the body {unstorable}") from None
 
 
 def _timestamp(value: Any, field: str) -> datetime:
@@ -98,7 +104,9 @@ def _timestamp(value: Any, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise IntakeRefused(422, f"{field} is not an ISO 8601 time: {value!r}") from None
+        raise IntakeRefused(
+            422, N_("{field} is not an ISO 8601 time: {value}"), field=field, value=repr(value)
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -119,7 +127,7 @@ def parse_cxloop(survey_id: str, body: bytes) -> SurveyResponse:
     payload = _object(body)
     response_id = payload.get("response_id")
     if not isinstance(response_id, (str, int)) or not str(response_id).strip():
-        raise IntakeRefused(422, "response_id is required")
+        raise IntakeRefused(422, N_("response_id is required"))
     raw_answers = payload.get("answers", {})
     answers: list[Answer] = []
     if isinstance(raw_answers, dict):
@@ -127,15 +135,15 @@ def parse_cxloop(survey_id: str, body: bytes) -> SurveyResponse:
     elif isinstance(raw_answers, list):
         for index, item in enumerate(raw_answers):
             if not isinstance(item, dict) or "key" not in item:
-                raise IntakeRefused(422, f"answers[{index}] needs a key")
+                raise IntakeRefused(422, N_("answers[{index}] needs a key"), index=index)
             value = item.get("value")
             answers.append(Answer(key=str(item["key"]), type=str(item.get("type") or _answer_type(value)),
                                   value=value, title=item.get("title")))
     else:
-        raise IntakeRefused(422, "answers must be an object or a list")
+        raise IntakeRefused(422, N_("answers must be an object or a list"))
     hidden = payload.get("hidden") or {}
     if not isinstance(hidden, dict):
-        raise IntakeRefused(422, "hidden must be an object")
+        raise IntakeRefused(422, N_("hidden must be an object"))
     return SurveyResponse(
         survey_id=survey_id,
         response_id=str(response_id).strip(),
@@ -165,10 +173,11 @@ TYPEFORM_VALUE = {
 def parse_typeform(survey_id: str, body: bytes) -> SurveyResponse:
     payload = _object(body)
     if payload.get("event_type") != "form_response":
-        raise IntakeRefused(422, f"event_type {payload.get('event_type')!r} is not form_response")
+        event_type = repr(payload.get("event_type"))
+        raise IntakeRefused(422, N_("event_type {event_type} is not form_response"), event_type=event_type)
     form_response = payload.get("form_response")
     if not isinstance(form_response, dict) or not form_response.get("token"):
-        raise IntakeRefused(422, "form_response.token is required")
+        raise IntakeRefused(422, N_("form_response.token is required"))
     titles = {
         field.get("id"): field.get("title")
         for field in (form_response.get("definition") or {}).get("fields", [])
@@ -178,7 +187,9 @@ def parse_typeform(survey_id: str, body: bytes) -> SurveyResponse:
     for index, item in enumerate(form_response.get("answers") or []):
         field = item.get("field") if isinstance(item, dict) else None
         if not isinstance(field, dict) or not (field.get("ref") or field.get("id")):
-            raise IntakeRefused(422, f"form_response.answers[{index}].field needs a ref or an id")
+            raise IntakeRefused(
+                422, N_("form_response.answers[{index}].field needs a ref or an id"), index=index
+            )
         kind = str(item.get("type", ""))
         value = TYPEFORM_VALUE[kind](item) if kind in TYPEFORM_VALUE else item.get(kind)
         answers.append(Answer(key=str(field.get("ref") or field["id"]), type=kind, value=value,

@@ -15,10 +15,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth.caller import PrincipalDep
+from api.dashboard.i18n import N_
 from api.deps import Services, ServicesDep
-from api.errors import BODY_ERRORS, error_responses
+from api.errors import BODY_ERRORS, TranslatedError, error_responses
 from api.limits import rate_limit_per_client
-from api.intake.adapters import ADAPTERS, IntakeRefused, verify_cxloop
+from api.intake.adapters import ADAPTERS, AS_WORDED, IntakeRefused, verify_cxloop
 from api.intake.schemas import FormSubmission, InboundMail, IntakeAccepted, ResponseOut
 from api.tickets.service import send_command
 from domain.access import Principal
@@ -37,9 +38,13 @@ from workflows.intake import (
 
 router = APIRouter(tags=["intake"])
 
-form_rate_limit = rate_limit_per_client("form_rate_limit", "intake-form", "too many submissions; try again later")
+form_rate_limit = rate_limit_per_client(
+    "form_rate_limit", "intake-form", N_("too many submissions; try again later")
+)
 # Signed, but still a door anyone can knock on: bounded per client address.
-webhook_rate_limit = rate_limit_per_client("webhook_rate_limit", "intake-webhook", "too many deliveries; retry later")
+webhook_rate_limit = rate_limit_per_client(
+    "webhook_rate_limit", "intake-webhook", N_("too many deliveries; retry later")
+)
 
 SIGNED_BODY = {
     "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True},
@@ -84,16 +89,16 @@ async def survey_webhook(
     if survey_id.isprintable() and len(survey_id) <= 200:
         survey = await asyncio.to_thread(get_survey, services.engine, survey_id)
     if survey is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown survey")
+        raise TranslatedError(status.HTTP_404_NOT_FOUND, N_("unknown survey"))
     adapter = ADAPTERS[survey.adapter]
     adapter.verify(survey.webhook_secret, request.headers, body, datetime.now(UTC))
     response = adapter.parse(survey.id, body)
     try:
         mapped = map_response(response, survey.field_mapping)
     except MissingField as missing:
-        raise IntakeRefused(422, str(missing)) from None
+        raise IntakeRefused(422, AS_WORDED, problem=str(missing)) from None
     except ValueError as invalid:
-        raise IntakeRefused(422, str(invalid)) from None
+        raise IntakeRefused(422, AS_WORDED, problem=str(invalid)) from None
     duplicate = await _start_once(
         services,
         SurveyResponseWorkflow.run,
@@ -149,7 +154,7 @@ async def _customer_reply(services: Services, mail: InboundMail) -> IntakeAccept
 async def read_response(response_id: str, services: ServicesDep, principal: PrincipalDep) -> ResponseOut:
     stored = await reachable_response(services, principal, response_id)
     if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "response not found")
+        raise TranslatedError(status.HTTP_404_NOT_FOUND, N_("response not found"))
     return ResponseOut(
         id=stored.id, survey_id=stored.survey_id, platform_response_id=stored.response.response_id,
         received_at=stored.received_at, submitted_at=stored.response.submitted_at, score=stored.score,
@@ -193,7 +198,7 @@ async def inbound_mail(
     try:
         mail = InboundMail.model_validate_json(body)
     except ValidationError as error:
-        raise IntakeRefused(422, "; ".join(
+        raise IntakeRefused(422, AS_WORDED, problem="; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())) from None
     replied = await _customer_reply(services, mail)
     if replied is not None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.configuration.fields import NOT_FOUND, UNPROCESSABLE, storable_document
 from api.configuration.service import in_store
+from api.dashboard.i18n import N_
 from api.deps import ServicesDep
+from api.errors import TranslatedError
 from domain.alerts import Action, AlertRule, Criterion, Text
 from store import intake as store
 
@@ -22,7 +24,7 @@ def ids_that_may_exist(request: Request) -> None:
     # No survey or rule id has a NUL, and PostgreSQL would refuse one in the
     # lookup: unknown, like any other id that is not there.
     if any("\x00" in value for value in request.path_params.values()):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "survey or alert rule not found")
+        raise TranslatedError(status.HTTP_404_NOT_FOUND, N_("survey or alert rule not found"))
 
 
 # Every route names a survey (and most a rule) that may not exist.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 
 from api.configuration.fields import CONFLICT, NOT_FOUND, UNPROCESSABLE
-from api.configuration.service import in_store, roll_out
+from api.configuration.service import in_store, refusal, roll_out
 from api.configuration.users.schemas import PasswordSet, UserCreate, UserOut, UserPatch
 from api.deps import ServicesDep
 from store import accounts
@@ -52,7 +52,7 @@ def check_strength(password: str) -> None:
     try:
         accounts.check_password_strength(password)
     except accounts.AccountError as weak:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(weak)) from None
+        raise refusal(weak) from None
 
 
 @router.get("/{user_id}", summary="One user", responses=NOT_FOUND)
