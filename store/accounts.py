@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.access import Principal, Role
 from domain.commands import N_
-from store.configuration import InvalidConfiguration
+from store.configuration import InvalidConfiguration, NotFound
 from store.db import make_engine, write_transaction
 from store.models import ApiToken, Segment, SegmentManager, User, UserSession
 
@@ -146,11 +147,15 @@ def close_session(engine: Engine, token: str) -> None:
 def create_token(engine: Engine, user_id: str, name: str) -> tuple[ApiToken, str]:
     """A new bearer token: its row and its secret, shown this once."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        if session.get(User, user_id) is None:
-            raise AccountError(N_("unknown user"))
-        row = ApiToken(user_id=user_id, name=name, token_hash=_hash_token(secret))
-        session.add(row)
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            if session.get(User, user_id) is None:
+                raise NotFound(N_("user '{id}' not found"), id=user_id)
+            row = ApiToken(user_id=user_id, name=name, token_hash=_hash_token(secret))
+            session.add(row)
+    except IntegrityError:
+        # The user was deleted between the look-up and the insert.
+        raise NotFound(N_("user '{id}' not found"), id=user_id) from None
     return row, secret
 
 

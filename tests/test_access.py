@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from api.auth.caller import SESSION_COOKIE
 from api.auth.router import LOGIN_CSRF_COOKIE
+from store import accounts
+from store.configuration import NotFound
 from store.models import Segment, SegmentManager, User, UserRole
 from tests.api_fixtures import ApiEnv, name_in
 
@@ -335,6 +337,13 @@ async def test_a_new_tokens_first_uses_at_once_all_succeed(api: ApiEnv, workspac
         api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"}) for token in tokens for _ in range(3)
     ))
     assert {answer.status_code for answer in answers} == {200}
+
+
+def test_a_token_for_a_user_gone_meanwhile_is_not_found(api: ApiEnv) -> None:
+    """The API looks the user up before it creates a token; one deleted in
+    between is a NotFound (the API's 404), never an integrity error."""
+    with pytest.raises(NotFound, match="user 'gone-meanwhile' not found"):
+        accounts.create_token(api.engine, "gone-meanwhile", "late")
 
 
 # --- the dashboard's sign-in ----------------------------------------------------------------

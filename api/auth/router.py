@@ -206,7 +206,8 @@ async def create_token(body: TokenCreate, principal: PrincipalDep, services: Ser
         if not principal.is_admin:
             raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("only admins create tokens for other users"))
         await in_store(configuration.get_user, services.engine, user_id)  # 404 when unknown
-    row, secret = await asyncio.to_thread(accounts.create_token, services.engine, user_id, body.name)
+    # in_store: a user deleted meanwhile is a 404, not a 500.
+    row, secret = await in_store(accounts.create_token, services.engine, user_id, body.name)
     return NewToken.model_validate({**TokenOut.model_validate(row).model_dump(), "token": secret})
 
 
