@@ -235,6 +235,8 @@ async def test_duplicate_and_concurrent_deliveries_make_one_ticket(api: ApiEnv, 
     concurrent_body = cxloop_body("at-once")
     answers = await asyncio.gather(*(deliver(api, survey, concurrent_body) for _ in range(6)))
     assert {a.status_code for a in answers} == {202}
+    # One delivery started the intake; each other one is told it is a duplicate.
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 5
     concurrent_key = answers[0].json()["response_id"]
     await ticket_of(api, concurrent_key)
     await asyncio.sleep(0.5)

@@ -55,21 +55,19 @@ async def _start_once(services: Services, workflow, argument, workflow_id: str) 
     """Start an intake workflow unless this delivery already started it.
     Returns True for a duplicate. Either way Temporal holds it on return."""
     try:
-        handle = await services.temporal.start_workflow(
+        await services.temporal.start_workflow(
             workflow,
             argument,
             id=workflow_id,
             task_queue=services.settings.task_queue,
-            # Running: the concurrent twin's. Closed: an earlier delivery's.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # Refused while running (a concurrent twin's) and once closed (an
+            # earlier delivery's): either way the response is already held.
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
         return True
-    # With USE_EXISTING the server answers a twin with the running workflow;
-    # its response says whether this request is the one that started it.
-    response = getattr(handle, "_start_workflow_response", None)
-    return response is not None and not response.started
+    return False
 
 
 @router.post(
