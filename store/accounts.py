@@ -88,7 +88,9 @@ def authenticate(engine: Engine, username: str, password: str) -> Principal | No
     """The user whose password this is, or None (unknown user, no password
     set, or a wrong one: the caller cannot tell which)."""
     with Session(engine) as session, session.begin():
-        user = session.scalar(select(User).where(User.username == username))
+        # No username has a NUL, and PostgreSQL refuses one even in a look-up:
+        # such a name is unknown (and still costs a hash, like any other).
+        user = None if "\x00" in username else session.scalar(select(User).where(User.username == username))
         stored = user.password_hash if user is not None and user.password_hash else _UNKNOWN_USER_HASH
         try:
             PASSWORDS.verify(stored, password)

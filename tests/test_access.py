@@ -406,6 +406,17 @@ async def test_sign_in_csrf_and_sign_out(api: ApiEnv, workspace: str) -> None:
         assert (await thief.get("/dashboard/tickets")).status_code == 303
 
 
+async def test_a_username_with_a_nul_is_just_unknown(api: ApiEnv) -> None:
+    """PostgreSQL refuses a NUL even in a look-up: such a sign-in is a wrong
+    one like any other (401), never a 500."""
+    transport = httpx.ASGITransport(app=api.http._transport.app, client=("203.0.113.8", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as browser:
+        form = await browser.get("/login")
+        answer = await browser.post("/login", data={"username": "ad\x00min", "password": "guess",
+                                                    "csrf_token": csrf_in(form.text, "csrf_token")})
+    assert answer.status_code == 401
+
+
 async def test_sign_in_is_rate_limited(api: ApiEnv) -> None:
     username = f"guess-{uuid.uuid4().hex[:6]}"
     # From an address of its own: the limit counts per address (and per username).
