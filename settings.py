@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     customer_link_rate_limit: str = "60/minute"
     # Sign-in attempts per client address, and per username.
     login_rate_limit: str = "10/minute"
+    # Where the rate limits above count: "database" (the read model's, so that
+    # every API replica counts against the same limit) or "memory" (each API
+    # process counts alone: N replicas let N times the rate through).
+    rate_limit_storage: Literal["database", "memory"] = "database"
     # Signs the links in customer mails (confirm resolved, not solved). Set
     # your own in production: whoever knows it can forge those links.
     secret_key: str = "dev-secret-key-change-me"

@@ -9,8 +9,6 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -21,7 +19,7 @@ from api.auth.caller import SignInRequired
 from api.dashboard.i18n import N_
 from api.deps import Services
 from api.errors import TranslatedError, answer_in_readers_language
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, build_rate_limiter
 from api.configuration import router as configuration
 from api.customer import router as customer
 from api.dashboard import router as dashboard
@@ -61,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.services = Services(
             settings=settings, temporal=temporal, engine=engine, tickets=TicketStore(engine),
-            rate_limiter=MovingWindowRateLimiter(MemoryStorage()),
+            rate_limiter=build_rate_limiter(settings, engine),
         )
         try:
             yield

@@ -22,7 +22,9 @@ class Services:
     temporal: Client
     engine: Engine
     tickets: TicketStore
-    # Counts requests to the rate-limited endpoints, per client address.
+    # Counts requests to the rate-limited endpoints, per client address (and
+    # sign-ins per username): in the database, shared by every replica, or in
+    # this process's memory (api.limits.build_rate_limiter).
     rate_limiter: RateLimiter
 
 

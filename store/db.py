@@ -15,7 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, pool, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, pool, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -26,6 +27,18 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # Execution option that marks a connection's transactions as writes (below).
 _WRITE_TRANSACTION = "cxloop_write_transaction"
+
+
+def dialect_insert(connection: Connection | str, table: Table):
+    """INSERT with ON CONFLICT support, which each dialect spells in its module.
+    `connection` is a connection or a dialect name."""
+    match connection if isinstance(connection, str) else connection.dialect.name:
+        case "postgresql":
+            return postgresql.insert(table)
+        case "sqlite":
+            return sqlite.insert(table)
+        case other:
+            raise NotImplementedError(f"the read model supports SQLite and PostgreSQL, not {other}")
 
 
 def make_engine(url: str) -> Engine:

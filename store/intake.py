@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from domain.alerts import AlertRule
@@ -18,6 +17,7 @@ from domain.responses import FieldMapping, MappedResponse, SurveyResponse
 from domain.ticket import TicketStatus
 from store.models import AlertRuleRow, Segment, SegmentManager, Survey, SurveyResponse as SurveyResponseRow
 from store.configuration import NotFound
+from store.db import dialect_insert
 from store.models import TicketRow, User
 
 # A manager's load: the tickets still waiting on them.
@@ -73,8 +73,7 @@ def record_response(
     }
     table = SurveyResponseRow.__table__
     with engine.begin() as connection:
-        insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
-        connection.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["id"]))
+        connection.execute(dialect_insert(connection, table).values(**values).on_conflict_do_nothing(index_elements=["id"]))
 
 
 class StoredResponse(BaseModel):

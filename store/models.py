@@ -394,3 +394,25 @@ class PurgedTicketRow(Base):
     ticket_id: Mapped[str] = mapped_column(primary_key=True)
     version: Mapped[int]
     purged_at: Mapped[datetime]
+
+
+# --- rate limits -------------------------------------------------------------------
+
+
+class RateLimitHitRow(Base):
+    """Requests that a rate limit let through, counted by every API replica
+    alike (store/rate_limits.py). `key` is limits' key for one limit and one
+    client ("LIMITER/login-user/ann/10/1/minute", escaped by
+    store/rate_limits.py so that any can be stored); a row holds the hits of one
+    instant and counts until it leaves the limit's moving window at
+    `expires_at`, after which it is swept.
+
+    Times are seconds since the epoch (UTC) as floats, as the `limits`
+    library counts them, rather than UTCDateTime: every use is arithmetic on
+    its own timestamps."""
+
+    __tablename__ = "rate_limit_hits"
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    expires_at: Mapped[float] = mapped_column(sa.Double, primary_key=True, index=True)
+    hits: Mapped[int]

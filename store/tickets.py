@@ -38,13 +38,12 @@ from sqlalchemy import (
     table,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from domain.access import TicketReach
 from domain.ticket import Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
-from store.db import write_transaction
+from store.db import dialect_insert, write_transaction
 from store.models import PRIORITY_RANK, TICKET_SEARCHED_COLUMNS, PurgedTicketRow, TicketEventRow, TicketRow
 
 tickets: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -337,18 +336,6 @@ def _state_of(row: Row[Any]) -> TicketState:
     return TicketState.model_validate(dict(row._mapping))
 
 
-def _dialect_insert(connection: Connection | str, table: Table):
-    """INSERT with ON CONFLICT support, which each dialect spells in its module.
-    `connection` is a connection or a dialect name."""
-    match connection if isinstance(connection, str) else connection.dialect.name:
-        case "postgresql":
-            return postgresql.insert(table)
-        case "sqlite":
-            return sqlite.insert(table)
-        case other:
-            raise NotImplementedError(f"the read model supports SQLite and PostgreSQL, not {other}")
-
-
 # The columns of a ticket row: the state's fields and the rank the priority
 # sorts and filters by. _row_of builds exactly these keys.
 _ROW_COLUMNS = (*TicketState.model_fields, "priority_rank")
@@ -371,7 +358,7 @@ def _upsert_statement(dialect_name: str):
     Built once per dialect and executed with the row as its parameters: built
     per call, `excluded` made a new alias of every column and the statement's
     cache key carried the values, which cost about two thirds of a projection."""
-    stmt = _dialect_insert(dialect_name, tickets)
+    stmt = dialect_insert(dialect_name, tickets)
     return stmt.on_conflict_do_update(
         index_elements=[tickets.c.id],
         set_={name: stmt.excluded[name] for name in _ROW_COLUMNS if name != "id"},
@@ -459,7 +446,7 @@ class TicketStore:
         ))
         rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in events]
         if replace or len(held) < len(rows):
-            stmt = _dialect_insert(connection, ticket_events)
+            stmt = dialect_insert(connection, ticket_events)
             key = [ticket_events.c.ticket_id, ticket_events.c.seq]
             if replace:
                 changing = [name for name in rows[0] if name not in ("ticket_id", "seq")]
@@ -476,7 +463,7 @@ class TicketStore:
         """Purged means gone: the row and its log leave the read model, and a
         tombstone keeps the id so that a late projection cannot restore them."""
         tombstone = (
-            _dialect_insert(connection, purged_tickets)
+            dialect_insert(connection, purged_tickets)
             .values(ticket_id=state.id, version=state.version, purged_at=state.updated_at)
             .on_conflict_do_nothing(index_elements=[purged_tickets.c.ticket_id])
             .returning(purged_tickets.c.ticket_id)

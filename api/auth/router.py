@@ -67,8 +67,12 @@ async def login(
     settings = services.settings
     try:
         # Per address (one client guessing) and per username (many guessing one).
-        hit_rate_limit(services, settings.login_rate_limit, "login-address", client_address(request), TOO_MANY_ATTEMPTS)
-        hit_rate_limit(services, settings.login_rate_limit, "login-user", username.strip().lower(), TOO_MANY_ATTEMPTS)
+        await hit_rate_limit(
+            services, settings.login_rate_limit, "login-address", client_address(request), TOO_MANY_ATTEMPTS
+        )
+        await hit_rate_limit(
+            services, settings.login_rate_limit, "login-user", username.strip().lower(), TOO_MANY_ATTEMPTS
+        )
     except HTTPException as refused:
         page = _login_page(request, next_url, "rate", status.HTTP_429_TOO_MANY_REQUESTS)
         page.headers.update(refused.headers or {})
