@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import httpx
+
 from api.intake.adapters import sign_cxloop
 from domain.notices import CustomerAction, sign_customer_link
 from tests.api_fixtures import ApiEnv, name_in
@@ -122,6 +124,20 @@ async def test_forged_and_expired_links_change_nothing(api: ApiEnv, workspace: s
             answer = await api.http.request(method, f"/customer/tickets/{token}")
             assert answer.status_code == 404 and "This link is not valid" in answer.text, (token, method)
     assert (await api.http.get(f"/api/tickets/{ticket['id']}")).json()["status"] == "resolved"
+
+
+async def test_a_customer_over_the_link_rate_reads_a_page_in_their_language(api: ApiEnv) -> None:
+    """Past the customer links' rate (60 a minute per address), the customer
+    reads a page asking them to wait, in their language, with Retry-After:
+    not the API's JSON."""
+    transport = httpx.ASGITransport(app=api.http._transport.app, client=("198.51.100.23", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test",
+                                 headers={"Accept-Language": "de"}) as browser:
+        answers = [await browser.get("/customer/tickets/not-a-link") for _ in range(61)]
+    assert {answer.status_code for answer in answers[:60]} == {404}
+    busy = answers[60]
+    assert busy.status_code == 429 and busy.headers["content-type"].startswith("text/html")
+    assert "Einen Moment, bitte" in busy.text and int(busy.headers["Retry-After"]) >= 1
 
 
 async def post_mail(api: ApiEnv, **mail) -> dict:

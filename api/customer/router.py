@@ -14,7 +14,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from api.dashboard.i18n import N_
@@ -32,7 +32,6 @@ router = APIRouter(include_in_schema=False)
 link_rate_limit = rate_limit_per_client(
     "customer_link_rate_limit", "customer-link", N_("too many requests; try again later")
 )
-Limited = Annotated[None, Depends(link_rate_limit)]
 
 DEFAULT_MESSAGES = {
     CustomerAction.CONFIRM: "The customer confirmed that it is solved.",
@@ -61,8 +60,23 @@ def _page(request: Request, status_code: int = 200, **context) -> HTMLResponse:
     return render(request, Reader.of(request), "customer.html", status_code=status_code, view="customer", **context)
 
 
+async def _over_limit(request: Request, services: Services) -> HTMLResponse | None:
+    """The customer's page saying to wait (429, with Retry-After) once the
+    client's address spent its rate; None while it has not. A customer opens
+    these links in a browser: they read a page, not the API's JSON."""
+    try:
+        await link_rate_limit(request, services)
+    except TranslatedError as refused:
+        busy = _page(request, refused.status_code, outcome="busy")
+        busy.headers.update(refused.headers or {})
+        return busy
+    return None
+
+
 @router.get("/customer/tickets/{token}", response_class=HTMLResponse)
-async def customer_link_page(token: str, request: Request, services: ServicesDep, _: Limited) -> HTMLResponse:
+async def customer_link_page(token: str, request: Request, services: ServicesDep) -> HTMLResponse:
+    if busy := await _over_limit(request, services):
+        return busy
     try:
         link, ticket = await _open(services, token)
     except HTTPException:
@@ -77,9 +91,10 @@ async def customer_link_act(
     token: str,
     request: Request,
     services: ServicesDep,
-    _: Limited,
     message: Annotated[str, Form(max_length=5000)] = "",
 ) -> HTMLResponse:
+    if busy := await _over_limit(request, services):
+        return busy
     try:
         link, ticket = await _open(services, token)
     except HTTPException:
