@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCRIPTS_DIR = Path(sysconfig.get_path("scripts"))
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     # SDK's metrics and cxloop's tickets created, escalations fired and
     # projection lag. Empty: no endpoint.
     worker_metrics_address: str = "127.0.0.1:9464"
+    # Ticket workflows a worker keeps in memory between their tasks (the SDK's
+    # sticky cache; its default). A ticket not cached replays its history at
+    # its next task: more CPU per task when many more tickets than this are
+    # active at once, against memory for each one kept (README, Performance).
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
 
 
 @lru_cache

@@ -114,7 +114,8 @@ async def main() -> None:
     mail = MailActivities(settings.smtp_host, settings.smtp_port, settings.mail_from)
     notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)
     worker = build_worker(
-        client, settings.task_queue, engine=engine, mail=mail, notices=notices, sandboxed=settings.workflow_sandbox
+        client, settings.task_queue, engine=engine, mail=mail, notices=notices, sandboxed=settings.workflow_sandbox,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
