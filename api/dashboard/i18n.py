@@ -37,6 +37,10 @@ from babel.numbers import format_decimal
 from babel.support import Translations
 from starlette.requests import HTTPConnection
 
+# One marker for messages to extract, the domain's (its refusals use it too);
+# a marked message is translated where it is shown.
+from domain.commands import N_  # noqa: F401  (re-exported for api/)
+
 CATALOGS = Path(__file__).parent / "locales"
 DOMAIN = "messages"
 SOURCE_LOCALE = "en"
@@ -46,11 +50,6 @@ DEFAULT_TIME_ZONE = "UTC"
 LOCALE_COOKIE = "cxloop_locale"
 TIME_ZONE_COOKIE = "cxloop_tz"
 WORKSPACE_COOKIE = "cxloop_workspace"
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; it is translated where it is shown."""
-    return message
 
 
 @cache
