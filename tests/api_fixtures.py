@@ -8,11 +8,14 @@ each test gets a workspace of its own (`workspace`).
 
 from __future__ import annotations
 
+import asyncio
+import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -25,12 +28,64 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import MailActivities
 from api.app import create_app
+from domain.ticket import workflow_id_for
 from settings import Settings
 from store import accounts
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from tests.db_fixtures import _postgres_database
 from worker import build_worker
+
+
+# How long the tests wait, at most, for something asynchronous (a roll-out: a
+# workflow, then a signal per ticket; dev-server visibility; a mail).
+EVENTUALLY_SECONDS = 20
+POLL_SECONDS = 0.2
+
+
+def free_port() -> int:
+    """A free loopback port, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def unique(name: str) -> str:
+    """Usernames are global and workspace ids too: each test has its own."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """Poll (bounded) until `probe` returns something truthy; return it."""
+    deadline = asyncio.get_running_loop().time() + EVENTUALLY_SECONDS
+    while True:
+        if result := await probe():
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {EVENTUALLY_SECONDS}s")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def created(response: Awaitable[httpx.Response]) -> dict:
+    answer = await response
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def refused(response: Awaitable[httpx.Response], code: int, *fragments: str) -> Any:
+    answer = await response
+    assert answer.status_code == code, answer.text
+    detail = answer.json()["detail"]
+    for fragment in fragments:
+        assert fragment in str(detail), (fragment, detail)
+    return detail
+
+
+def csrf_in(html: str, name: str) -> str:
+    """The CSRF token a dashboard page carries in a form field or meta tag."""
+    found = re.search(rf'name="{name}" (?:value|content)="([^"]+)"', html)
+    assert found, f"no {name} in the page"
+    return found.group(1)
 
 
 @dataclass
@@ -83,10 +138,7 @@ class Mailbox(MessageHandler):
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
     mailbox = Mailbox()
-    with socket.socket() as probe:  # a free loopback port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         yield controller, mailbox
@@ -167,3 +219,58 @@ def workspace(api: ApiEnv) -> str:
 def name_in(workspace_id: str, name: str) -> str:
     """Usernames are global: each test workspace has its own ann, bob..."""
     return f"{name}@{workspace_id}"
+
+
+async def new_ticket(api: ApiEnv, workspace_id: str, segment: str) -> dict:
+    """A manual ticket through the API, once the roll-out can find it."""
+    body = {
+        "workspace_id": workspace_id,
+        "customer_email": "pat@example.com",
+        "segment": segment,
+        "comment": "Phoned about a late delivery",
+    }
+    ticket = await created(api.http.post("/api/tickets", json=body))
+    # A roll-out finds a workspace's tickets through visibility, which the dev
+    # server updates a moment after the ticket starts; "a ticket that exists"
+    # is one the roll-out can find.
+    query = f"WorkflowId = '{workflow_id_for(ticket['id'])}' AND TicketWorkspace = '{workspace_id}'"
+
+    async def visible() -> bool:
+        return bool([w async for w in api.temporal.list_workflows(query)])
+
+    await eventually(visible, "ticket visible to the roll-out")
+    return ticket
+
+
+# --- one workspace, a manager, an agent, and a ticket in each one's reach ----------------
+
+
+@dataclass
+class Cast:
+    workspace: str
+    manager: str  # manages segment retail
+    agent: str  # may own b2b tickets; owns one
+    manager_ticket: dict  # retail, owned by the manager
+    agent_ticket: dict  # b2b, owned by the agent
+    b2b_ticket: dict  # b2b, unassigned: neither's
+
+
+async def cast_of(api: ApiEnv, workspace: str) -> Cast:
+    manager = name_in(workspace, "ann")
+    agent = name_in(workspace, "agent")
+    api.headers_for(agent, UserRole.AGENT)
+    with Session(api.engine) as session, session.begin():
+        agent_id = session.scalar(select(User.id).where(User.username == agent))
+        b2b = session.scalar(select(Segment.id).where(Segment.workspace_id == workspace, Segment.name == "b2b"))
+        session.add(SegmentManager(segment_id=b2b, user_id=agent_id))
+
+    async def ticket(**fields) -> dict:
+        body = {"workspace_id": workspace, "customer_email": "pat@example.com", "comment": "by phone", **fields}
+        return await created(api.http.post("/api/tickets", json=body))
+
+    return Cast(
+        workspace=workspace, manager=manager, agent=agent,
+        manager_ticket=await ticket(segment="retail"),
+        agent_ticket=await ticket(segment="b2b", owner=agent),
+        b2b_ticket=await ticket(segment="b2b"),
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -36,7 +35,7 @@ from store import accounts
 from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from store.tickets import TicketStore
-from tests.api_fixtures import name_in, user_id_for
+from tests.api_fixtures import free_port, name_in, user_id_for
 from worker import build_worker
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -92,12 +91,6 @@ def chromium_path() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 async def dashboard(
     dev_server: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
@@ -119,7 +112,7 @@ async def dashboard(
         temporal_namespace=dev_server.client.namespace,
         task_queue=task_queue,
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from alembic import command
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from store.db import make_engine, migrate
+from store.db import alembic_config, make_engine, migrate
 from store.tickets import TicketStore
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -63,5 +64,19 @@ def ticket_store(database_url: str) -> Iterator[TicketStore]:
     engine = make_engine(database_url)
     try:
         yield TicketStore(engine)
+    finally:
+        engine.dispose()
+
+
+def downgrade(url: str, revision: str) -> None:
+    """`alembic downgrade`, in one transaction as `store.db.migrate` upgrades,
+    with SQLite's foreign keys off (its default on a plain engine): batch mode
+    drops the old table after copying it."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
     finally:
         engine.dispose()

@@ -18,7 +18,6 @@ import asyncio
 import io
 import re
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -30,8 +29,8 @@ from api.auth.caller import SESSION_COOKIE
 from api.auth.router import LOGIN_CSRF_COOKIE
 from store import accounts
 from store.configuration import NotFound
-from store.models import Segment, SegmentManager, User, UserRole
-from tests.api_fixtures import ApiEnv, name_in
+from store.models import User
+from tests.api_fixtures import ApiEnv, cast_of, csrf_in, name_in
 
 PUBLIC, SIGNED, ADMIN, REACH = "public", "signed", "admin", "reach"
 
@@ -141,42 +140,6 @@ def test_every_route_has_a_rule(api: ApiEnv) -> None:
     assert not missing, f"routes without an access rule in tests/test_access.py: {missing}"
     stale = sorted(set(RULES) - routes)
     assert not stale, f"rules for routes that no longer exist: {stale}"
-
-
-# --- one workspace, a manager, an agent, and a ticket in each one's reach ----------------
-
-
-@dataclass
-class Cast:
-    workspace: str
-    manager: str  # manages segment retail
-    agent: str  # may own b2b tickets; owns one
-    manager_ticket: dict  # retail, owned by the manager
-    agent_ticket: dict  # b2b, owned by the agent
-    b2b_ticket: dict  # b2b, unassigned: neither's
-
-
-async def cast_of(api: ApiEnv, workspace: str) -> Cast:
-    manager = name_in(workspace, "ann")
-    agent = name_in(workspace, "agent")
-    api.headers_for(agent, UserRole.AGENT)
-    with Session(api.engine) as session, session.begin():
-        agent_id = session.scalar(select(User.id).where(User.username == agent))
-        b2b = session.scalar(select(Segment.id).where(Segment.workspace_id == workspace, Segment.name == "b2b"))
-        session.add(SegmentManager(segment_id=b2b, user_id=agent_id))
-
-    async def ticket(**fields) -> dict:
-        body = {"workspace_id": workspace, "customer_email": "pat@example.com", "comment": "by phone", **fields}
-        response = await api.http.post("/api/tickets", json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    return Cast(
-        workspace=workspace, manager=manager, agent=agent,
-        manager_ticket=await ticket(segment="retail"),
-        agent_ticket=await ticket(segment="b2b", owner=agent),
-        b2b_ticket=await ticket(segment="b2b"),
-    )
 
 
 def concrete(path: str, ticket_id: str) -> str:
@@ -347,12 +310,6 @@ def test_a_token_for_a_user_gone_meanwhile_is_not_found(api: ApiEnv) -> None:
 
 
 # --- the dashboard's sign-in ----------------------------------------------------------------
-
-
-def csrf_in(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" (?:value|content)="([^"]+)"', html)
-    assert found, f"no {name} in the page"
-    return found.group(1)
 
 
 async def test_sign_in_csrf_and_sign_out(api: ApiEnv, workspace: str) -> None:

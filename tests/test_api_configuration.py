@@ -6,27 +6,17 @@ configuration changes reaching tickets that already exist."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy.orm import Session
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 
 from domain.calendar import BusinessCalendar
-from domain.ticket import workflow_id_for
 from store.configuration import load_policy, segment_calendar
 from store.models import Segment, SurveyResponse
-from tests.api_fixtures import ApiEnv
+from tests.api_fixtures import ApiEnv, created, eventually, new_ticket, refused, unique
 from workflows.rollout import rollout_workflow_id
-
-# How long the tests wait, at most, for a roll-out (a workflow, then a signal
-# per ticket) or for dev-server visibility to catch up.
-EVENTUALLY_SECONDS = 20
-POLL_SECONDS = 0.2
 
 CALENDAR = {
     "time_zone": "Europe/Paris",
@@ -37,37 +27,6 @@ CALENDAR = {
     },
     "holidays": ["2025-12-25", "2026-01-01"],
 }
-
-
-def unique(name: str) -> str:
-    """Usernames are global and workspace ids too: each test has its own."""
-    return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-async def created(response: Awaitable[httpx.Response]) -> dict:
-    answer = await response
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
-async def refused(response: Awaitable[httpx.Response], code: int, *fragments: str) -> Any:
-    answer = await response
-    assert answer.status_code == code, answer.text
-    detail = answer.json()["detail"]
-    for fragment in fragments:
-        assert fragment in str(detail), (fragment, detail)
-    return detail
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll (bounded) until `probe` returns something truthy; return it."""
-    deadline = asyncio.get_running_loop().time() + EVENTUALLY_SECONDS
-    while True:
-        if result := await probe():
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {EVENTUALLY_SECONDS}s")
-        await asyncio.sleep(POLL_SECONDS)
 
 
 async def new_workspace(api: ApiEnv) -> str:
@@ -95,45 +54,10 @@ async def new_segment(api: ApiEnv, workspace_id: str, name: str, *managers: str,
     return await created(api.http.post("/api/segments", json=body))
 
 
-async def new_ticket(api: ApiEnv, workspace_id: str, segment: str) -> dict:
-    body = {
-        "workspace_id": workspace_id,
-        "customer_email": "pat@example.com",
-        "segment": segment,
-        "comment": "Phoned about a late delivery",
-    }
-    ticket = await created(api.http.post("/api/tickets", json=body))
-    # A roll-out finds a workspace's tickets through visibility, which the dev
-    # server updates a moment after the ticket starts; "a ticket that exists"
-    # is one the roll-out can find.
-    query = f"WorkflowId = '{workflow_id_for(ticket['id'])}' AND TicketWorkspace = '{workspace_id}'"
-
-    async def visible() -> bool:
-        return bool([w async for w in api.temporal.list_workflows(query)])
-
-    await eventually(visible, "ticket visible to the roll-out")
-    return ticket
-
-
 async def ticket(api: ApiEnv, ticket_id: str) -> dict:
     response = await api.http.get(f"/api/tickets/{ticket_id}")
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def patch_ticket(api: ApiEnv, ticket_id: str, body: dict) -> httpx.Response:
-    """PATCH a ticket. When a roll-out's signal reaches the ticket while the
-    update's workflow task completes, the server may abort the update with
-    FAILED_PRECONDITION ("unexpected workflow task failure"), which the ticket
-    API passes on unhandled; a client retries it, and so does this (bounded)."""
-    for attempt in range(5):
-        try:
-            return await api.http.patch(f"/api/tickets/{ticket_id}", json=body)
-        except RPCError as error:
-            if error.status is not RPCStatusCode.FAILED_PRECONDITION or attempt == 4:
-                raise
-            await asyncio.sleep(POLL_SECONDS)
-    raise AssertionError("unreachable")
 
 
 async def rolled_out(api: ApiEnv, workspace_id: str) -> None:
@@ -532,7 +456,7 @@ async def test_segment_with_live_tickets_keeps_its_name(api: ApiEnv) -> None:
     assert (await api.http.get(f"/api/surveys/{survey['id']}")).json()["default_segment"] == "care"
     # A closed ticket no longer holds the segment.
     for status in ("resolved", "closed"):
-        response = await patch_ticket(api, created_ticket["id"], {"status": status, "comment": "done"})
+        response = await api.http.patch(f"/api/tickets/{created_ticket['id']}", json={"status": status, "comment": "done"})
         assert response.status_code == 200, response.text
     response = await api.http.patch(f"/api/segments/{retail['id']}", json={"name": "shops"})
     assert response.status_code == 200 and response.json()["name"] == "shops"
@@ -889,7 +813,7 @@ async def test_a_new_segment_manager_may_own_existing_tickets(api: ApiEnv) -> No
     created_ticket = await new_ticket(api, workspace_id, "b2b")
     assert created_ticket["owner"] == bob
     reassign = {"owner": cy, "comment": "Cy takes key accounts"}
-    await refused(patch_ticket(api, created_ticket["id"], reassign), 422, "not a manager")
+    await refused(api.http.patch(f"/api/tickets/{created_ticket['id']}", json=reassign), 422, "not a manager")
 
     response = await api.http.put(
         f"/api/segments/{segment['id']}/managers", json=[{"username": bob}, {"username": cy}]
@@ -897,7 +821,7 @@ async def test_a_new_segment_manager_may_own_existing_tickets(api: ApiEnv) -> No
     assert response.status_code == 200, response.text
 
     async def reassigned() -> dict | None:
-        answer = await patch_ticket(api, created_ticket["id"], reassign)
+        answer = await api.http.patch(f"/api/tickets/{created_ticket['id']}", json=reassign)
         if answer.status_code == 422 and "not a manager" in answer.text:
             return None  # the roll-out has not reached the ticket yet
         assert answer.status_code == 200, answer.text

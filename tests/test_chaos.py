@@ -45,8 +45,8 @@ from settings import Settings
 from store import accounts
 from store.db import make_engine, migrate
 from store.models import TicketEventRow, TicketRow, User, UserRole
+from tests.api_fixtures import free_port
 from tests.db_fixtures import _postgres_database
-from tests.test_make_run import free_port
 from workflows.client import connect
 from workflows.intake import response_key
 from workflows.ticket import TicketWorkflow

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from activities.intake import IntakeActivities
 from api.app import create_app
-from api.intake.adapters import sign_cxloop, sign_typeform
+from api.intake.adapters import SIGNATURE_MAX_AGE_SECONDS, sign_cxloop, sign_typeform
 from domain.contracts import ResponseRecord
 from domain.responses import MappedResponse, SurveyResponse
 from store.models import Segment, SegmentManager, User
-from tests.api_fixtures import ApiEnv, name_in
+from tests.api_fixtures import ApiEnv, eventually, name_in
 from worker import build_worker
 
 MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "customer_name": "name",
@@ -61,23 +61,11 @@ async def deliver(api: ApiEnv, survey: dict, body: bytes, *, secret: str | None 
     )
 
 
-async def eventually(check, timeout: float = 20):
-    """Poll (bounded) until `check()` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.1)
-
-
 async def ticket_of(api: ApiEnv, response_id: str) -> dict:
     async def found():
         response = await api.http.get(f"/api/tickets/{response_id}")
         return response.json() if response.status_code == 200 else None
-    return await eventually(found)
+    return await eventually(found, f"ticket {response_id} in the read model")
 
 
 async def test_signed_detractor_becomes_a_ticket_with_its_response(api: ApiEnv, workspace: str) -> None:
@@ -109,7 +97,7 @@ async def test_promoter_is_kept_without_a_ticket(api: ApiEnv, workspace: str) ->
     async def stored():
         response = await api.http.get(f"/api/responses/{key}")
         return response.json() if response.status_code == 200 else None
-    assert (await eventually(stored))["ticket_id"] is None
+    assert (await eventually(stored, f"response {key} stored"))["ticket_id"] is None
     await asyncio.sleep(0.5)
     assert (await api.http.get(f"/api/tickets/{key}")).status_code == 404
 
@@ -366,7 +354,7 @@ async def test_web_form_ticket_and_auto_reply(api: ApiEnv, workspace: str) -> No
     ticket = await ticket_of(api, accepted["ticket_id"])
     assert (ticket["source"], ticket["segment"], ticket["owner"]) == ("form", "support", name_in(workspace, "dee"))
     assert ticket["reference"] == accepted["reference"]
-    mail = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(email)))
+    mail = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(email)), f"a mail to {email}")
     assert accepted["reference"] in mail[0]["Subject"]
     assert accepted["reference"] in mail[0].get_payload() and "Hello Sam" in mail[0].get_payload()
     assert (await api.http.post("/api/intake/form", json={"workspace_id": workspace, "customer_email": "bad",
@@ -409,7 +397,7 @@ async def test_inbound_mail_ticket_signed_and_idempotent(api: ApiEnv, workspace:
     assert "Where is my refund?" in ticket["customer_comment"]
     second = await post(api.settings.inbound_email_secret)
     assert second.json() == {**first.json(), "duplicate": True}
-    mails = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(email)))
+    mails = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(email)), f"a mail to {email}")
     assert first.json()["reference"] in mails[0]["Subject"] and mails[0]["Subject"].endswith("Re: Refund?")
     await asyncio.sleep(0.5)
     assert len(api.mailbox.to(email)) == 1
@@ -422,7 +410,7 @@ async def test_received_at_is_recent(api: ApiEnv, workspace: str) -> None:
     async def stored():
         response = await api.http.get(f"/api/responses/{key}")
         return response.json() if response.status_code == 200 else None
-    received = datetime.fromisoformat((await eventually(stored))["received_at"])
+    received = datetime.fromisoformat((await eventually(stored, f"response {key} stored"))["received_at"])
     assert abs((datetime.now(UTC) - received).total_seconds()) < 60
 
 
@@ -456,7 +444,7 @@ async def test_alert_rules_api_and_actions(api: ApiEnv, workspace: str) -> None:
     met = (await deliver(api, survey, cxloop_body("vip-1", score=8))).json()["response_id"]
     ticket = await ticket_of(api, met)
     assert (ticket["priority"], ticket["segment"], ticket["owner"]) == ("critical", "support", name_in(workspace, "dee"))
-    mail = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(lead)))
+    mail = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(lead)), f"a mail to {lead}")
     assert "Unhappy pro customers" in mail[0]["Subject"] and "Call them today" in mail[0].get_payload()
     assert ticket["reference"] in mail[0].get_payload()
 

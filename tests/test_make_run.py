@@ -25,15 +25,10 @@ from sqlalchemy.orm import Session
 from domain.ticket import workflow_id_for
 from store.db import make_engine
 from store.models import Segment
+from tests.api_fixtures import free_port
 from workflows.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def wait_until(check, timeout: float = 60) -> None:

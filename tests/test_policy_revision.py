@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
-from sqlalchemy import create_engine, inspect, pool, text
+from sqlalchemy import inspect, text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -29,12 +29,13 @@ from domain.escalation import EscalationRule
 from domain.ticket import EventKind, Source, TicketPolicy, TicketProjection, workflow_id_for
 from store import configuration
 from store.configuration import ManagerEntry, load_policy, workspace_revision
-from store.db import alembic_config, current_revision, make_engine, migrate
+from store.db import current_revision, make_engine, migrate
 from store.models import UserRole
 from store.tickets import TicketStore
-from tests.api_fixtures import ApiEnv, name_in
+from tests.api_fixtures import ApiEnv, created, eventually, name_in, new_ticket
 from tests.conftest import default_policy
-from tests.test_api_configuration import created, eventually, new_ticket
+from tests.db_fixtures import downgrade
+from worker import build_worker
 from workflows.rollout import rollout_workflow_id
 from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 
@@ -266,20 +267,6 @@ def test_every_change_that_is_rolled_out_bumps_the_revision(ticket_store: Ticket
 
 
 # --- migration 0006 ------------------------------------------------------------------------
-
-
-def downgrade(url: str, revision: str) -> None:
-    """`alembic downgrade`, in one transaction as `store.db.migrate` upgrades,
-    with SQLite's foreign keys off (its default on a plain engine): batch mode
-    drops the old table after copying it."""
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config(url)
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
-    finally:
-        engine.dispose()
 
 
 def test_migration_0006_upgrades_and_downgrades(database_url: str) -> None:

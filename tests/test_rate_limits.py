@@ -34,8 +34,8 @@ from settings import Settings
 from store import rate_limits
 from store.db import current_revision, make_engine, migrate
 from store.models import RateLimitHitRow
-from tests.test_access import csrf_in
-from tests.test_policy_revision import downgrade
+from tests.api_fixtures import csrf_in
+from tests.db_fixtures import downgrade
 
 
 @pytest.fixture

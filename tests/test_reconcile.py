@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,13 +29,12 @@ from reconcile import ReconcileResult, TicketFix, compare, listed_ticket_ids, re
 from store.db import make_engine, migrate, write_transaction
 from store.models import PRIORITY_RANK
 from store.tickets import TicketStore, purged_tickets, ticket_events, tickets
+from tests.api_fixtures import eventually
 from tests.conftest import TicketEnv, default_policy
 from worker import build_worker
 from workflows.ticket import TicketWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
-# How long the tests wait, at most, for dev-server visibility to list a ticket.
-VISIBILITY_SECONDS = 20
 
 
 @dataclass
@@ -91,14 +90,6 @@ class ReadModelWorker:
             return len([run async for run in self.client.list_workflows(query)]) >= runs
 
         await eventually(listed, f"visibility lists {runs} runs of ticket {ticket.id}")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + VISIBILITY_SECONDS
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {VISIBILITY_SECONDS} s: {what}")
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture

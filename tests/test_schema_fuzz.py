@@ -49,8 +49,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.python.asgi import shutdown_lifespans
 
 from api.app import create_app
-from tests.api_fixtures import ApiEnv
-from tests.test_access import Cast, cast_of
+from tests.api_fixtures import ApiEnv, Cast, cast_of
 
 EXAMPLES = 5
 ROLES = ("admin", "manager", "agent")
