@@ -578,14 +578,17 @@ class TicketStore:
         with self.engine.connect() as connection:
             yield from connection.execute(stmt)
 
-    # --- repairing from the source of truth (reconcile.py) ------------------------
+    # --- ids: repairs from the source of truth (reconcile.py), roll-outs ---------
 
-    def ticket_ids(self, workspace_id: str | None = None) -> list[str]:
+    def ticket_ids(self, workspace_id: str | None = None, *, open_only: bool = False) -> list[str]:
         """Every ticket id the read model holds (in one workspace, or in all),
-        so that rows whose workflow no longer exists can be found."""
+        so that rows whose workflow no longer exists can be found; with
+        `open_only`, those whose workflow still runs (not closed)."""
         stmt = select(tickets.c.id).order_by(tickets.c.id)
         if workspace_id is not None:
             stmt = stmt.where(tickets.c.workspace_id == workspace_id)
+        if open_only:
+            stmt = stmt.where(tickets.c.status != TicketStatus.CLOSED)
         with self.engine.connect() as connection:
             return list(connection.scalars(stmt))
 

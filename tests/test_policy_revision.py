@@ -163,6 +163,54 @@ async def test_a_ticket_that_missed_a_change_is_corrected_at_its_next_projection
     assert await replace_policy_signals(handle) == 1
 
 
+async def test_a_roll_out_reaches_a_ticket_that_visibility_does_not_show_yet(
+    api: ApiEnv, workspace: str
+) -> None:
+    """The window the projection's check cannot cover: a ticket's first
+    projection lands (and finds its revision current), then a change is made
+    and rolled out before the ticket's search attributes are visible (they are
+    upserted when that first workflow task completes). Here that task has not
+    run at all: the ticket's workflow waits on a task queue no worker polls,
+    while its first projection is written by the projection activity itself.
+    The roll-out finds the ticket in the read model and signals it; a worker
+    that then picks the ticket up finds the rule already there."""
+    policy = load_policy(api.engine, workspace)
+    lagging_queue = f"cxloop-lagging-{uuid.uuid4().hex[:8]}"
+    ticket_id = str(uuid.uuid4())
+    new = NewTicket(
+        id=ticket_id, source=Source.FORM, workspace_id=workspace, customer_email="pat@example.com",
+        segment="retail", comment="From the web form",
+    )
+    handle = await api.temporal.start_workflow(
+        TicketWorkflow.run, TicketWorkflowInput(new=new, policy=policy),
+        id=workflow_id_for(ticket_id), task_queue=lagging_queue,
+    )
+    first = decide_create(new, policy, datetime.now(UTC))
+    project = ProjectionActivities(TicketStore(api.engine), api.temporal).project_ticket
+    projection = TicketProjection(state=first.state, events=first.events, policy_revision=policy.revision)
+    await asyncio.to_thread(ActivityEnvironment().run, project, projection)
+    # A ticket the read model holds as open but whose workflow is gone (past
+    # retention, say): the roll-out skips it rather than failing.
+    gone = decide_create(new.model_copy(update={"id": str(uuid.uuid4())}), policy, datetime.now(UTC))
+    TicketStore(api.engine).apply(TicketProjection(state=gone.state, events=gone.events))
+    assert await replace_policy_signals(handle) == 0
+
+    rule = await add_rule_and_roll_out(api, workspace)
+
+    assert await replace_policy_signals(handle) == 1
+    # The roll-out reached that one ticket and skipped the gone one.
+    assert await api.temporal.get_workflow_handle(rollout_workflow_id(workspace)).result() == 1
+    worker = build_worker(api.temporal, lagging_queue, engine=api.engine,
+                          activity_executor=ThreadPoolExecutor(max_workers=2),
+                          workflow_failure_exception_types=[Exception])
+    async with worker:
+        state = await handle.execute_update(TicketWorkflow.sync)
+        assert state.escalation_rule_id == rule["id"]
+        assert (await handle.query(TicketWorkflow.query_policy)).revision == policy.revision + 1
+    # Its own first projection then carried the current revision: no second signal.
+    assert await replace_policy_signals(handle) == 1
+
+
 async def test_a_failed_signal_does_not_fail_the_projection(
     ticket_store: TicketStore, dev_server: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
 ) -> None:
