@@ -22,7 +22,7 @@ from activities.intake import IntakeActivities
 from activities.mail import MailActivities
 from activities.notices import NoticeActivities
 from activities.rollout import RolloutActivities
-from observability import configure_logging, worker_runtime
+from observability import configure_logging, watch_garbage_collector, worker_runtime
 from settings import get_settings
 from store.db import make_engine
 from store.tickets import TicketStore
@@ -104,11 +104,13 @@ async def main() -> None:
     configure_logging(settings.log_format)
     # workflows.client.connect's setup, plus the runtime that serves this
     # worker's metrics for Prometheus.
+    runtime = worker_runtime(settings.worker_metrics_address)
+    watch_garbage_collector(runtime.metric_meter)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
-        runtime=worker_runtime(settings.worker_metrics_address),
+        runtime=runtime,
     )
     engine = make_engine(settings.database_url)
     mail = MailActivities(settings.smtp_host, settings.smtp_port, settings.mail_from)

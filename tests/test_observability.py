@@ -212,6 +212,10 @@ async def test_worker_serves_temporal_and_ticket_metrics_and_logs_json(
     assert total(scraped, "cxloop_projection_lag_seconds_count", **mine) == 3 + 2 * 2
     lag_buckets = samples(scraped, "cxloop_projection_lag_seconds_bucket", le="300", **mine)
     assert lag_buckets == [7], "every line landed within five minutes, in the overridden seconds buckets"
+    # Every garbage collection of the worker, by generation, in seconds buckets.
+    collections = total(scraped, "cxloop_worker_gc_pause_seconds_count", generation="0")
+    assert collections > 0
+    assert samples(scraped, "cxloop_worker_gc_pause_seconds_bucket", le="5", generation="0") == [collections]
     # The SDK's own metrics on the same endpoint.
     assert total(scraped, "temporal_workflow_task_execution_latency_count", task_queue=task_queue) > 0
     assert total(scraped, "temporal_request", operation="RespondWorkflowTaskCompleted") > 0
