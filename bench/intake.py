@@ -12,7 +12,14 @@ baseline's worker.
 
 - raw: `start_workflow` of a bare workflow that completes at once, `--count`
   of them with `--concurrency` in flight: the Temporal floor for "a workflow
-  per response".
+  per response". The rate is of starts accepted; the report also gives the
+  rate at which those workflows had run to completion.
+- floor: `--count` bare response workflows (`FloorResponseWorkflow`), each
+  starting one bare child workflow that it leaves running, as
+  SurveyResponseWorkflow starts a ticket's: the clock stops when every child
+  has completed. No HTTP, rules, database or mail: the best rate an intake
+  built as shared/DESIGN.md draws it (webhook -> response workflow -> ticket
+  workflow) can reach on this server, whatever cxloop's own code does.
 - intake: `--count` signed detractor responses posted to
   /api/webhooks/surveys/{id} with `--concurrency` in flight; the clock stops
   when the read model holds `--count` survey tickets. Each response is one
@@ -23,7 +30,8 @@ Besides the rates, each phase reports the CPU time per operation of every
 process: on a machine shared with other work a rate follows the load, while
 CPU per ticket (against CPU per raw start) says what intake itself costs.
 
-Goal: intake tickets/s at least 0.5 of raw starts/s. Exits non-zero only on errors.
+Goal: intake tickets/s at least 0.5 of raw starts/s; the report also says
+whether the floor is. Exits non-zero only on errors.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.intake.adapters import sign_cxloop
 from bench.harness import (
@@ -65,7 +73,7 @@ from bench.harness import (
     stdout_to_stderr,
     table,
 )
-from bench.start_only import StartOnlyWorkflow
+from bench.start_only import FloorResponseWorkflow, StartOnlyWorkflow
 from bench.updates import DEV_SERVER_PRAGMAS, TEMPORAL_CLI, create_workspace
 from store.configuration import create_survey
 from store.db import make_engine, migrate
@@ -111,6 +119,20 @@ async def bounded(name: str, count: int, concurrency: int, one) -> Latency:
         for _ in range(concurrency):
             group.create_task(runner())
     return Latency.of(name, samples, time.perf_counter() - started)
+
+
+async def wait_completed(temporal, task_queue: str, workflow_type: str, count: int, timeout: float) -> float:
+    """Seconds until visibility counts `count` completed workflows of that
+    type on that task queue (polled every 0.1 s)."""
+    query = (f"TaskQueue = '{task_queue}' AND WorkflowType = '{workflow_type}' "
+             "AND ExecutionStatus = 'Completed'")
+    started = time.perf_counter()
+    deadline = started + timeout
+    while (done := (await temporal.count_workflows(query)).count) < count:
+        if time.perf_counter() > deadline:
+            raise BenchError(f"only {done} of {count} {workflow_type} completed after {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
 
 
 async def wait_healthy(http: httpx.AsyncClient) -> None:
@@ -165,6 +187,11 @@ async def run(args: argparse.Namespace) -> None:
             workspace_id = create_workspace(engine)
             survey = create_survey(engine, workspace_id, "Bench NPS", field_mapping=MAPPING, default_segment="retail")
             raw_worker = Worker(temporal, task_queue=raw_queue, workflows=[StartOnlyWorkflow])
+            # The floor runs as cxloop's worker does, without the sandbox.
+            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+            floor_worker = Worker(temporal, task_queue=floor_queue,
+                                  workflows=[FloorResponseWorkflow, StartOnlyWorkflow],
+                                  workflow_runner=UnsandboxedWorkflowRunner())
             api_port, smtp_port = free_port(), free_port()
             environment = {
                 **os.environ,
@@ -189,7 +216,7 @@ async def run(args: argparse.Namespace) -> None:
             }
             cpu = ProcessCpu({"dev server": dev_server, **{name: p.pid for name, p in processes.items()}})
             try:
-                async with raw_worker, httpx.AsyncClient(
+                async with raw_worker, floor_worker, httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{api_port}", limits=limits, timeout=60
                 ) as http:
                     await wait_healthy(http)
@@ -198,6 +225,12 @@ async def run(args: argparse.Namespace) -> None:
                     async def start_raw(number: int) -> None:
                         await temporal.start_workflow(
                             StartOnlyWorkflow.run, id=f"bench-start-{run_id}-{number}", task_queue=raw_queue
+                        )
+
+                    async def start_floor(number: int) -> None:
+                        await temporal.start_workflow(
+                            FloorResponseWorkflow.run, f"bench-floor-ticket-{run_id}-{number}",
+                            id=f"bench-floor-response-{run_id}-{number}", task_queue=floor_queue,
                         )
 
                     async def post(number: int) -> None:
@@ -211,6 +244,7 @@ async def run(args: argparse.Namespace) -> None:
 
                     # Warm-up: sandbox imports, connection pools, statements.
                     await bounded("warm-up", 50, 8, start_raw)
+                    await bounded("warm-up", 50, 8, lambda n: start_floor(args.count + n))
                     await bounded("warm-up", 50, 8, lambda n: post(args.count + n))
                     deadline = time.monotonic() + 60
                     while await asyncio.to_thread(tickets_in_read_model) < 50:
@@ -222,6 +256,14 @@ async def run(args: argparse.Namespace) -> None:
                     raw = await bounded(f"raw start_workflow, {args.concurrency} in flight", args.count,
                                         args.concurrency, lambda n: start_raw(1000 + n))
                     raw_cpu = ProcessCpu.per_operation(before_raw, cpu.read(), args.count)
+                    raw_completed = raw.wall + await wait_completed(
+                        temporal, raw_queue, "BenchStartOnly", args.count + 50, args.timeout)
+                    before_floor = cpu.read()
+                    started = time.perf_counter()
+                    await bounded("floor", args.count, args.concurrency, start_floor)
+                    floor_done = time.perf_counter() - started + await wait_completed(
+                        temporal, floor_queue, "BenchStartOnly", args.count + 50, args.timeout)
+                    floor_cpu = ProcessCpu.per_operation(before_floor, cpu.read(), args.count)
                     before_intake = cpu.read()
                     started = time.perf_counter()
                     posted = await bounded(f"POST webhook (202), {args.concurrency} in flight", args.count,
@@ -243,28 +285,35 @@ async def run(args: argparse.Namespace) -> None:
         engine.dispose()
         raw_rate = raw.throughput
         intake_rate = args.count / all_done
+        floor_rate = args.count / floor_done
         print(f"read model: {shown_url(database_url)}; {load_line()}")
         print(latency_table([raw, posted]))
         print(table(
             ["figure", "value"],
             [
                 ["raw workflow starts/s", f"{raw_rate:,.0f}"],
+                ["  the same workflows run to completion/s", f"{args.count / raw_completed:,.0f}"],
+                ["floor: response workflow + child completed/s", f"{floor_rate:,.0f}"],
                 ["webhooks accepted/s (202)", f"{args.count / posting_done:,.0f}"],
                 [f"tickets in the read model/s ({args.count} end to end)", f"{intake_rate:,.0f}"],
                 ["ratio intake / raw", f"{intake_rate / raw_rate:.2f} (goal >= {GOAL_RATIO}): "
                                        f"{goal(intake_rate / raw_rate >= GOAL_RATIO)}"],
+                ["ratio floor / raw", f"{floor_rate / raw_rate:.2f}: "
+                                      + ("within reach" if floor_rate / raw_rate >= GOAL_RATIO
+                                         else "the floor is already below the goal")],
             ],
             right=[False, True],
         ))
         print()
         print(table(
-            ["CPU per operation (ms)", "raw start", "intake ticket"],
-            [[name, ms(raw_cpu[name]), ms(intake_cpu[name])] for name in intake_cpu]
-            + [["all processes", ms(sum(raw_cpu.values())), ms(sum(intake_cpu.values()))]],
-            right=[False, True, True],
+            ["CPU per operation (ms)", "raw start", "floor pair", "intake ticket"],
+            [[name, ms(raw_cpu[name]), ms(floor_cpu[name]), ms(intake_cpu[name])] for name in intake_cpu]
+            + [["all processes", ms(sum(raw_cpu.values())), ms(sum(floor_cpu.values())),
+                ms(sum(intake_cpu.values()))]],
+            right=[False, True, True, True],
         ))
         print(
-            "\nThe raw phase's worker runs in this process; other processes still idle then (polling)\n"
+            "\nThe raw and floor phases' workers run in this process; other processes still idle then (polling)\n"
             "show what they use doing nothing. Intake: from the first webhook until the read model\n"
             f"holds every ticket. At that CPU per ticket, {os.cpu_count()} idle cores would take "
             f"{os.cpu_count() / sum(intake_cpu.values()):,.0f} tickets/s\n"

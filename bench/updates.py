@@ -19,6 +19,17 @@ Measured, each sequentially and with `--concurrency` in flight, after a
 warm-up, spread over `--tickets` tickets with at most one change in flight per
 ticket (each change flips the priority between high and low, with a comment):
 - raw: `execute_update` on the bare workflow, the Temporal floor;
+- floor: the bare workflow's `set_value_floor` update, which does
+  what shared/DESIGN.md asks of a ticket change and nothing else: it upserts
+  the search attribute that changed (floor SA), awaits a local activity that
+  does nothing (floor LA), or both (floor SA+LA), before answering. No domain
+  logic, database or HTTP: the best ratio a PATCH built as DESIGN.md says can
+  reach on this server, whatever cxloop's own code does;
+- floor HTTP: floor SA+LA behind a FastAPI app of one route, `PATCH
+  /floor/{id}` (a JSON body of priority and comment; no token, no read),
+  served like the API: the floor of any HTTP API in front of such a workflow;
+- HTTP + bare: the same route sending the body to the bare update instead
+  (`?design=false`): the floor of any PATCH over HTTP at all;
 - change: `execute_update("change")` on TicketWorkflow from the client, no
   HTTP: what the ticket workflow adds (validator, decision, search attributes,
   the projection written by a local activity before the update answers);
@@ -29,7 +40,8 @@ load (other processes) weighs on all of them alike. Besides latency, each phase
 reports the CPU time per operation of this process (worker, API and the httpx
 load generator together) and of the dev server.
 
-The goal is PATCH p95 within 1.5x of raw p95. Exits non-zero only on errors.
+The goal is PATCH p95 within 1.5x of raw p95; the report also says whether the
+floor itself is within it. Exits non-zero only on errors.
 """
 
 from __future__ import annotations
@@ -53,15 +65,16 @@ import httpx
 import temporalio
 import uvicorn
 from fastapi import FastAPI
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import create_app
-from bench.bare_workflow import BareWorkflow
+from bench.bare_workflow import BareWorkflow, FloorChange, floor_projection
 from bench.harness import (
     LATENCY_HEADERS,
     BenchError,
@@ -97,9 +110,14 @@ GOAL_RATIO = 1.5
 # The workspace's segments and their managers; tickets go to "retail", whose
 # only manager owns them by default.
 SEGMENTS = {"retail": ["ann"], "b2b": ["bob", "cy"], "support": ["dee"]}
-TARGETS = ("raw", "change", "patch", "get")
+TARGETS = ("raw", "floor_sa", "floor_la", "floor", "floor_http", "http_bare", "change", "patch", "get")
 TARGET_NAMES = {
     "raw": "raw execute_update",
+    "floor_sa": "floor SA: bare update + search attribute",
+    "floor_la": "floor LA: bare update + local activity",
+    "floor": "floor SA+LA (DESIGN.md's change, no logic)",
+    "floor_http": "floor HTTP: PATCH /floor/{id} -> floor SA+LA",
+    "http_bare": "HTTP + bare: PATCH /floor/{id} -> bare update",
     "change": "TicketWorkflow change update",
     "patch": "PATCH /api/tickets/{id}",
     "get": "GET /api/tickets/{id}",
@@ -215,8 +233,9 @@ async def drive(
 class Targets:
     """The operations, bound to the running API and Temporal client."""
 
-    def __init__(self, http: httpx.AsyncClient, temporal: Client) -> None:
+    def __init__(self, http: httpx.AsyncClient, floor_http: httpx.AsyncClient, temporal: Client) -> None:
         self.http = http
+        self.floor_http_client = floor_http
         self.temporal = temporal
 
     async def patch(self, ticket_id: str, priority: str) -> None:
@@ -249,6 +268,58 @@ class Targets:
         )
         if result != value:
             raise BenchError(f"bare update answered {result!r}, not {value!r}")
+
+    async def _floor(self, workflow_id: str, change: FloorChange) -> None:
+        result = await self.temporal.get_workflow_handle(workflow_id).execute_update(
+            BareWorkflow.set_value_floor, change
+        )
+        if result != change.value:
+            raise BenchError(f"floor update answered {result!r}, not {change.value!r}")
+
+    async def floor_sa(self, workflow_id: str, value: str) -> None:
+        await self._floor(workflow_id, FloorChange(value, upsert=True, local_activity=False))
+
+    async def floor_la(self, workflow_id: str, value: str) -> None:
+        await self._floor(workflow_id, FloorChange(value, upsert=False, local_activity=True))
+
+    async def floor(self, workflow_id: str, value: str) -> None:
+        await self._floor(workflow_id, FloorChange(value, upsert=True, local_activity=True))
+
+    async def floor_http(self, workflow_id: str, value: str, design: bool = True) -> None:
+        response = await self.floor_http_client.patch(
+            f"/floor/{workflow_id}",
+            params={"design": design},
+            json={"priority": value, "comment": f"bench: priority to {value}"},
+        )
+        if response.status_code != 200 or response.json()["priority"] != value:
+            raise BenchError(f"floor PATCH answered {response.status_code}: {response.text[:300]}")
+
+    async def http_bare(self, workflow_id: str, value: str) -> None:
+        await self.floor_http(workflow_id, value, design=False)
+
+
+class FloorPatch(BaseModel):
+    priority: str
+    comment: str
+
+
+def floor_app(temporal: Client) -> FastAPI:
+    """One route that sends its body to the floor update (or, with
+    design=false, the bare one): the HTTP part of a PATCH with nothing of
+    cxloop's around it."""
+    app = FastAPI()
+
+    @app.patch("/floor/{workflow_id}")
+    async def patch(workflow_id: str, body: FloorPatch, design: bool = True) -> FloorPatch:
+        handle = temporal.get_workflow_handle(workflow_id)
+        if design:
+            change = FloorChange(body.priority, upsert=True, local_activity=True)
+            value = await handle.execute_update(BareWorkflow.set_value_floor, change)
+        else:
+            value = await handle.execute_update(BareWorkflow.set_value, body.priority)
+        return FloorPatch(priority=value, comment=body.comment)
+
+    return app
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -424,6 +495,15 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
             # The baseline as it always was: the SDK's default runner (its
             # sandbox, about 0.6 ms of CPU per bare update on this machine).
             raw_worker = Worker(temporal, task_queue=raw_queue, workflows=[BareWorkflow])
+            # The floor runs as cxloop's worker does, without the sandbox.
+            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+            floor_worker = Worker(
+                temporal,
+                task_queue=floor_queue,
+                workflows=[BareWorkflow],
+                activities=[floor_projection],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+            )
             settings = Settings(
                 database_url=database_url,
                 temporal_address=temporal.service_client.config.target_host,
@@ -435,12 +515,21 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
             limits = httpx.Limits(
                 max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4
             )
-            async with worker, raw_worker, ApiServer(app, args.api_thread) as api:
+            async with (
+                worker,
+                raw_worker,
+                floor_worker,
+                ApiServer(app, args.api_thread) as api,
+                ApiServer(floor_app(temporal), args.api_thread) as floor_api,
+            ):
                 base_url = f"http://127.0.0.1:{api.port}"
                 headers = api_client_headers(engine, workspace_id)
-                async with httpx.AsyncClient(
-                    base_url=base_url, headers=headers, limits=limits, timeout=60
-                ) as http:
+                async with (
+                    httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60) as http,
+                    httpx.AsyncClient(
+                        base_url=f"http://127.0.0.1:{floor_api.port}", limits=limits, timeout=60
+                    ) as floor_http,
+                ):
                     # The token's first use records when it was used (a write
                     # after a read in one SQLite transaction): made alone here,
                     # as a script's first request would be, not by 16 at once.
@@ -449,14 +538,21 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
                         http, workspace_id, args.tickets, args.concurrency
                     )
                     bare_ids = await start_bare_workflows(temporal, raw_queue, args.tickets)
+                    floor_ids = await start_bare_workflows(temporal, floor_queue, 5 * args.tickets)
                     tickets = Pool(ticket_ids)
                     yield Rig(
                         temporal=temporal,
-                        targets=Targets(http, temporal),
+                        targets=Targets(http, floor_http, temporal),
                         # GETs change nothing: a pool of their own keeps the
                         # changes' next priorities right.
                         pools={
                             "raw": Pool(bare_ids),
+                            # The floors take turns on workflows of their own.
+                            "floor_sa": Pool(floor_ids[0::5]),
+                            "floor_la": Pool(floor_ids[1::5]),
+                            "floor": Pool(floor_ids[2::5]),
+                            "floor_http": Pool(floor_ids[3::5]),
+                            "http_bare": Pool(floor_ids[4::5]),
                             "change": tickets,
                             "patch": tickets,
                             "get": Pool(ticket_ids),
@@ -541,13 +637,16 @@ def report(args: argparse.Namespace, rig: Rig, phases: dict[tuple[str, str], Pha
     section("ratios")
     rows = []
     for mode in MODES:
-        raw, change, patch, _get = (phases[(mode, target)].latency() for target in TARGETS)
+        raw, floor, change, patch = (
+            phases[(mode, target)].latency() for target in ("raw", "floor_http", "change", "patch")
+        )
         cpu = {target: sum(phases[(mode, target)].cpu_per_operation()) for target in TARGETS}
         rows.append(
             [
                 mode,
                 ratio(patch.p50, raw.p50),
                 ratio(patch.p95, raw.p95),
+                ratio(floor.p95, raw.p95),
                 ratio(change.p50, raw.p50),
                 ratio(change.p95, raw.p95),
                 ms(change.p50 - raw.p50),
@@ -560,6 +659,7 @@ def report(args: argparse.Namespace, rig: Rig, phases: dict[tuple[str, str], Pha
         "",
         "PATCH/raw p50",
         "PATCH/raw p95",
+        "floor/raw p95",
         "change/raw p50",
         "change/raw p95",
         "workflow adds p50 ms",
@@ -571,7 +671,9 @@ def report(args: argparse.Namespace, rig: Rig, phases: dict[tuple[str, str], Pha
     print(
         "\n'workflow adds' = TicketWorkflow change update - bare update (validator, decision, search\n"
         "attributes, projection local activity); 'API adds' = PATCH - change update (HTTP, FastAPI,\n"
-        "the read-model lookup of the ticket before the update, response model); CPU = both columns above."
+        "the read-model lookup of the ticket before the update, response model); CPU = both columns above;\n"
+        "'floor' = floor HTTP: one FastAPI route sending the body to the bare workflow's update with a\n"
+        "search attribute and a local activity, nothing else."
     )
 
     section("goals")
@@ -586,7 +688,24 @@ def report(args: argparse.Namespace, rig: Rig, phases: dict[tuple[str, str], Pha
                 goal(value <= GOAL_RATIO),
             ]
         )
+        for target in ("floor_sa", "floor_la", "floor", "floor_http", "http_bare"):
+            floor = phases[(mode, target)].latency()
+            value = floor.p95 / raw.p95
+            within = "within reach" if value <= GOAL_RATIO else "already beyond the goal"
+            goal_rows.append(
+                [
+                    f"  {TARGET_NAMES[target]}, {mode}",
+                    f"{ms(floor.p95)} / {ms(raw.p95)} ms = {value:.2f}x",
+                    within,
+                ]
+            )
     print(table(["goal", "measured", ""], goal_rows))
+    print(
+        "\nA floor beyond the goal means no PATCH that upserts search attributes and/or writes the\n"
+        "read model in a local activity before answering (shared/DESIGN.md) can meet it on this server;\n"
+        "floor HTTP, that no such PATCH served over HTTP by FastAPI and uvicorn can; HTTP + bare,\n"
+        "that no PATCH over HTTP can, whatever its workflow does."
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
