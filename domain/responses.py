@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from domain.commands import N_
+
 HIDDEN_PREFIX = "hidden:"
 
 
@@ -65,16 +67,30 @@ class MappedResponse(BaseModel):
     segment: str | None = None
 
 
-class MissingField(ValueError):
+class UnusableResponse(ValueError):
+    """A response no ticket can be made of. `message` is an English template
+    with named {placeholders} (marked with `N_`) and `params` fill it in, so
+    that the API answers in the sender's language (api/intake/router.py)."""
+
+    def __init__(self, message: str, **params: str) -> None:
+        super().__init__(message.format(**params))
+        self.message = message
+        self.params = params
+
+
+class MissingField(UnusableResponse):
     def __init__(self, field: str, reference: str | None) -> None:
-        where = f" (mapped to '{reference}')" if reference else " (not mapped)"
-        super().__init__(f"the response has no {field}{where}")
+        if reference:
+            super().__init__(N_("the response has no {field} (mapped to '{reference}')"),
+                             field=field, reference=reference)
+        else:
+            super().__init__(N_("the response has no {field} (not mapped)"), field=field)
         self.field = field
 
 
 def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedResponse:
     """Apply the mapping; raise MissingField for a required field that is
-    absent and ValueError for a score that is not a whole number 0-10."""
+    absent and UnusableResponse for a score that is not a whole number 0-10."""
     values: dict[str, Any] = {}
     for field in ("score", "comment", "customer_email", "customer_name", "segment"):
         reference = getattr(mapping, field)
@@ -86,14 +102,15 @@ def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedRespo
         values[field] = value
     score = values["score"]
     if score is not None:
+        not_a_number = UnusableResponse(N_("score must be a number from 0 to 10, not {value}"), value=repr(score))
         if isinstance(score, bool) or not isinstance(score, (int, float, str)):
-            raise ValueError(f"score must be a number from 0 to 10, not {score!r}")
+            raise not_a_number
         try:
             number = float(score)
         except ValueError:
-            raise ValueError(f"score must be a number from 0 to 10, not {score!r}") from None
+            raise not_a_number from None
         if not number.is_integer() or not 0 <= number <= 10:
-            raise ValueError(f"score must be a whole number from 0 to 10, not {score!r}")
+            raise UnusableResponse(N_("score must be a whole number from 0 to 10, not {value}"), value=repr(score))
         values["score"] = int(number)
     for field in ("comment", "customer_email", "customer_name", "segment"):
         if values[field] is not None and not isinstance(values[field], str):

@@ -40,7 +40,7 @@ async def make_survey(api: ApiEnv, workspace: str, adapter: str = "cxloop", mapp
     return response.json()
 
 
-def cxloop_body(response_id: str | None = None, score: int = 3, **answers) -> bytes:
+def cxloop_body(response_id: str | None = None, score: int | str = 3, **answers) -> bytes:
     return json.dumps({
         "response_id": response_id or uuid.uuid4().hex,
         "submitted_at": "2026-11-20T10:00:00Z",
@@ -51,14 +51,14 @@ def cxloop_body(response_id: str | None = None, score: int = 3, **answers) -> by
 
 
 async def deliver(api: ApiEnv, survey: dict, body: bytes, *, secret: str | None = None,
-                  timestamp: int | None = None) -> httpx.Response:
+                  timestamp: int | None = None, language: str | None = None) -> httpx.Response:
     timestamp = int(time.time()) if timestamp is None else timestamp
     signature = sign_cxloop(secret or survey["webhook_secret"], timestamp, body)
-    return await api.http.post(
-        f"/api/webhooks/surveys/{survey['id']}", content=body,
-        headers={"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": signature,
-                 "content-type": "application/json"},
-    )
+    headers = {"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": signature,
+               "content-type": "application/json"}
+    if language:
+        headers["Accept-Language"] = language
+    return await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers)
 
 
 async def ticket_of(api: ApiEnv, response_id: str) -> dict:
@@ -150,6 +150,39 @@ async def test_bad_deliveries_get_clear_4xx(api: ApiEnv, workspace: str) -> None
     huge = cxloop_body(why="x" * (1024 * 1024))
     response = await deliver(api, survey, huge)
     assert response.status_code == 413
+    assert (await api.http.get("/api/tickets/counts", params={"workspace": workspace})).json()["total"] == 0
+
+
+@pytest.mark.parametrize("language, no_email, unmapped, not_a_number, eleven", [
+    (None, "the response has no customer_email (mapped to 'email')",
+     "the response has no customer_email (not mapped)",
+     "score must be a number from 0 to 10, not 'ten'",
+     "score must be a whole number from 0 to 10, not 11"),
+    ("de", "der Antwort fehlt customer_email (zugeordnet zu 'email')",
+     "der Antwort fehlt customer_email (nicht zugeordnet)",
+     "score muss eine Zahl von 0 bis 10 sein, nicht 'ten'",
+     "score muss eine ganze Zahl von 0 bis 10 sein, nicht 11"),
+    ("ja", "回答に customer_email がありません（'email' に対応付け）",
+     "回答に customer_email がありません（対応付けなし）",
+     "score は 0 から 10 の数値である必要があります（'ten' は不可）",
+     "score は 0 から 10 の整数である必要があります（11 は不可）"),
+])
+async def test_a_response_no_ticket_can_be_made_of_is_refused_in_the_senders_language(
+    api: ApiEnv, workspace: str, language: str | None, no_email: str, unmapped: str, not_a_number: str, eleven: str
+) -> None:
+    survey = await make_survey(api, workspace)
+    unmapped_survey = await make_survey(api, workspace, mapping={**MAPPING, "customer_email": None})
+    cases = [
+        (survey, json.dumps({"response_id": "r-x", "answers": {"nps": 3}}).encode(), no_email),
+        (unmapped_survey, cxloop_body(), unmapped),
+        (survey, cxloop_body(score="ten"), not_a_number),
+        (survey, cxloop_body(score=11), eleven),
+    ]
+    for target, body, expected in cases:
+        response = await deliver(api, target, body, language=language)
+        assert response.status_code == 422, response.text
+        assert response.json() == {"detail": expected}
+        assert response.headers["Content-Language"] == (language or "en")
     assert (await api.http.get("/api/tickets/counts", params={"workspace": workspace})).json()["total"] == 0
 
 

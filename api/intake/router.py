@@ -24,7 +24,7 @@ from api.intake.schemas import FormSubmission, InboundMail, IntakeAccepted, Resp
 from api.tickets.service import send_command
 from domain.access import Principal
 from domain.commands import CustomerReply
-from domain.responses import MissingField, map_response
+from domain.responses import UnusableResponse, map_response
 from domain.ticket import Source, reference_for
 from store.intake import StoredResponse, get_response, get_survey
 from workflows.intake import (
@@ -93,10 +93,8 @@ async def survey_webhook(
     response = adapter.parse(survey.id, body)
     try:
         mapped = map_response(response, survey.field_mapping)
-    except MissingField as missing:
-        raise IntakeRefused(422, AS_WORDED, problem=str(missing)) from None
-    except ValueError as invalid:
-        raise IntakeRefused(422, AS_WORDED, problem=str(invalid)) from None
+    except UnusableResponse as unusable:
+        raise IntakeRefused(422, unusable.message, **unusable.params) from None
     duplicate = await _start_once(
         services,
         SurveyResponseWorkflow.run,
