@@ -1,5 +1,6 @@
 """What the benchmarks share: latency figures, the printed tables and goals,
-throwaway read-model databases, and a watchdog that bounds a whole run.
+throwaway read-model databases, cxloop laid out in processes as `make run` lays
+it out, and a watchdog that bounds a whole run.
 
 Every figure is wall-clock time from `time.perf_counter`; a percentile is
 interpolated between the two nearest samples (numpy's default), so p99 of 300
@@ -15,17 +16,22 @@ import os
 import platform
 import signal
 import socket
+import subprocess
 import sys
+import time
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # The server that throwaway PostgreSQL databases are created on (and dropped from).
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -302,3 +308,93 @@ def run_async_bench(prog: str, run: Callable[[], Awaitable[None]], timeout: floa
         print(f"\n{prog}: error: the run took longer than {timeout:.0f} s", file=sys.stderr)
         return 1
     return 0
+
+
+# --- cxloop in processes of its own ------------------------------------------------------
+
+
+@dataclass
+class CxloopProcesses:
+    """cxloop's running processes, by name, and where its API answers."""
+
+    api_url: str
+    processes: dict[str, subprocess.Popen]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.processes.items()}
+
+
+@contextmanager
+def cxloop_processes(
+    database_url: str, temporal_address: str, task_queue: str, mail: Path | int
+) -> Iterator[CxloopProcesses]:
+    """cxloop as `make run` lays it out, each part a process of its own on
+    127.0.0.1: `python worker.py` and the API (uvicorn, on a free port), with
+    the mail sink `make run` starts writing into the Maildir `mail`, or, given
+    a port, the SMTP server already listening there. Stopped on exit."""
+    api_port = free_port()
+    smtp_port = mail if isinstance(mail, int) else free_port()
+    environment = {
+        **os.environ,
+        "CXLOOP_DATABASE_URL": database_url,
+        "CXLOOP_TEMPORAL_ADDRESS": temporal_address,
+        "CXLOOP_TASK_QUEUE": task_queue,
+        "CXLOOP_API_PORT": str(api_port),
+        "CXLOOP_SMTP_HOST": "127.0.0.1",
+        "CXLOOP_SMTP_PORT": str(smtp_port),
+    }
+    quiet = {"cwd": ROOT, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        if not isinstance(mail, int):
+            processes["mail sink"] = subprocess.Popen(
+                [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
+                 "-c", "aiosmtpd.handlers.Mailbox", str(mail)], **quiet)
+        processes["worker"] = subprocess.Popen([sys.executable, "worker.py"], env=environment, **quiet)
+        processes["API"] = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(api_port),
+             "--log-level", "warning", "--no-access-log"], env=environment, **quiet)
+        yield CxloopProcesses(f"http://127.0.0.1:{api_port}", processes)
+    finally:
+        stop_processes(processes.values())
+
+
+def stop_processes(processes: Iterable[subprocess.Popen]) -> None:
+    """SIGTERM each, then wait for each (30 s at most)."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+
+
+async def wait_healthy(http: httpx.AsyncClient, path: str = "/healthz") -> None:
+    """Until the server behind `http` answers `path` with 200 (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if (await http.get(path)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise BenchError(f"{http.base_url} did not answer {path} within 60 s")
+
+
+class ProcessCpu:
+    """CPU time used by each process of a layout, by name; this process's
+    own (the load generator, and whatever else runs in it) as `this_process`."""
+
+    def __init__(self, pids: dict[str, int], this_process: str) -> None:
+        self.pids = pids
+        self.this_process = this_process
+
+    def read(self) -> dict[str, float]:
+        used = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        used[self.this_process] = time.process_time()
+        return used
+
+    @staticmethod
+    def per_operation(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+        return {name: (after[name] - before[name]) / count for name in after}

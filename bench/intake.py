@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,20 +57,21 @@ from api.intake.adapters import sign_cxloop
 from bench.harness import (
     BenchError,
     Latency,
+    ProcessCpu,
     child_pids,
-    free_port,
+    cxloop_processes,
     goal,
     latency_table,
     load_line,
     machine_line,
     ms,
-    process_cpu_seconds,
     read_model_database,
     run_async_bench,
     section,
     shown_url,
     stdout_to_stderr,
     table,
+    wait_healthy,
 )
 from bench.start_only import FloorResponseWorkflow, StartOnlyWorkflow
 from bench.updates import DEV_SERVER_PRAGMAS, TEMPORAL_CLI, create_workspace
@@ -81,26 +81,8 @@ from store.models import TicketRow
 from workflows.ticket import SEARCH_ATTRIBUTES
 
 GOAL_RATIO = 0.5
-ROOT = Path(__file__).resolve().parent.parent
 MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "segment": "hidden:segment"}
 THIS_PROCESS = "bench (httpx, raw worker)"
-
-
-class ProcessCpu:
-    """CPU time used by each process of the layout, by name; this process's
-    own (the load generator and the raw baseline's worker) included."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    def read(self) -> dict[str, float]:
-        used = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
-        used[THIS_PROCESS] = time.process_time()
-        return used
-
-    @staticmethod
-    def per_operation(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
-        return {name: (after[name] - before[name]) / count for name in after}
 
 
 async def bounded(name: str, count: int, concurrency: int, one) -> Latency:
@@ -133,18 +115,6 @@ async def wait_completed(temporal, task_queue: str, workflow_type: str, count: i
             raise BenchError(f"only {done} of {count} {workflow_type} completed after {timeout:.0f} s")
         await asyncio.sleep(0.1)
     return time.perf_counter() - started
-
-
-async def wait_healthy(http: httpx.AsyncClient) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if (await http.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise BenchError("the API did not become healthy within 60 s")
 
 
 async def post_detractor(http: httpx.AsyncClient, survey, response_id: str, number: int) -> None:
@@ -192,32 +162,13 @@ async def run(args: argparse.Namespace) -> None:
             floor_worker = Worker(temporal, task_queue=floor_queue,
                                   workflows=[FloorResponseWorkflow, StartOnlyWorkflow],
                                   workflow_runner=UnsandboxedWorkflowRunner())
-            api_port, smtp_port = free_port(), free_port()
-            environment = {
-                **os.environ,
-                "CXLOOP_DATABASE_URL": database_url,
-                "CXLOOP_TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
-                "CXLOOP_TASK_QUEUE": task_queue,
-                "CXLOOP_API_PORT": str(api_port),
-                "CXLOOP_SMTP_PORT": str(smtp_port),
-            }
             limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
-            processes = {
-                # As `make run` starts it: every mail lands in a Maildir.
-                "mail sink": subprocess.Popen(
-                    [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
-                     "-c", "aiosmtpd.handlers.Mailbox", str(Path(tmp) / "mail")],
-                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                "worker": subprocess.Popen([sys.executable, "worker.py"], env=environment, cwd=ROOT,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                "API": subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
-                                         "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
-                                        env=environment, cwd=ROOT, stderr=subprocess.DEVNULL),
-            }
-            cpu = ProcessCpu({"dev server": dev_server, **{name: p.pid for name, p in processes.items()}})
-            try:
+            # As `make run` starts it: every mail lands in a Maildir.
+            with cxloop_processes(database_url, temporal.service_client.config.target_host, task_queue,
+                                  Path(tmp) / "mail") as cxloop:
+                cpu = ProcessCpu({"dev server": dev_server, **cxloop.pids}, THIS_PROCESS)
                 async with raw_worker, floor_worker, httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{api_port}", limits=limits, timeout=60
+                    base_url=cxloop.api_url, limits=limits, timeout=60
                 ) as http:
                     await wait_healthy(http)
                     run_id = uuid.uuid4().hex[:8]
@@ -276,11 +227,6 @@ async def run(args: argparse.Namespace) -> None:
                         await asyncio.sleep(0.1)
                     all_done = time.perf_counter() - started
                     intake_cpu = ProcessCpu.per_operation(before_intake, cpu.read(), args.count)
-            finally:
-                for process in processes.values():
-                    process.terminate()
-                for process in processes.values():
-                    process.wait(timeout=30)
 
         engine.dispose()
         raw_rate = raw.throughput

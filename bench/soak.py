@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +56,7 @@ from bench.harness import (
     BenchError,
     Latency,
     child_pids,
+    cxloop_processes,
     free_port,
     latency_table,
     load_line,
@@ -66,8 +65,9 @@ from bench.harness import (
     section,
     stdout_to_stderr,
     table,
+    wait_healthy,
 )
-from bench.intake import MAPPING, bounded, post_detractor, wait_healthy
+from bench.intake import MAPPING, bounded, post_detractor
 from bench.updates import DEV_SERVER_PRAGMAS, SEGMENTS, TEMPORAL_CLI, create_workspace
 from domain.commands import NewTicket
 from domain.contracts import TicketWorkflowInput
@@ -78,7 +78,6 @@ from store.db import make_engine, migrate
 from store.models import TicketEventRow, TicketRow
 from workflows.ticket import SEARCH_ATTRIBUTES, TicketWorkflow
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @workflow.defn(sandboxed=False)
@@ -143,130 +142,116 @@ async def run(args: argparse.Namespace) -> None:
             survey = create_survey(engine, workspace_id, "Soak NPS", field_mapping=MAPPING, default_segment="retail")
             managers = {segment: [f"{name}@{workspace_id}" for name in names] for segment, names in SEGMENTS.items()}
             owner = managers["retail"][0]
-            api_port = free_port()
-            environment = {
-                **os.environ,
-                "CXLOOP_DATABASE_URL": database_url,
-                "CXLOOP_TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
-                "CXLOOP_TASK_QUEUE": task_queue,
-                "CXLOOP_API_PORT": str(api_port),
-                "CXLOOP_SMTP_HOST": "127.0.0.1",
-                "CXLOOP_SMTP_PORT": str(sink.port),
-            }
-            worker = subprocess.Popen([sys.executable, "worker.py"], env=environment, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
-                                    "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
-                                   env=environment, cwd=ROOT, stderr=subprocess.DEVNULL)
-            memory = PeakMemory({"worker": worker.pid, "dev server": server_pid, "API": api.pid})
-            watcher = asyncio.create_task(memory.watch())
-            raw_queue = f"soak-timer-{uuid.uuid4().hex[:8]}"
             try:
-                async with Worker(temporal, task_queue=raw_queue, workflows=[TimerOnlyWorkflow]), httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{api_port}", timeout=60
-                ) as http:
-                    await wait_healthy(http)
-                    run_id = uuid.uuid4().hex[:8]
-                    # 1. the tickets; their deadlines spread over a window that
-                    # opens after creation (estimated from the first tickets).
-                    delays: dict[str, float] = {}
-                    window_opens = time.time() + args.lead
+                with cxloop_processes(
+                    database_url, temporal.service_client.config.target_host, task_queue, sink.port
+                ) as processes:
+                    memory = PeakMemory({"dev server": server_pid, **processes.pids})
+                    watcher = asyncio.create_task(memory.watch())
+                    raw_queue = f"soak-timer-{uuid.uuid4().hex[:8]}"
+                    try:
+                        async with Worker(temporal, task_queue=raw_queue, workflows=[TimerOnlyWorkflow]), httpx.AsyncClient(
+                            base_url=processes.api_url, timeout=60
+                        ) as http:
+                            await wait_healthy(http)
+                            run_id = uuid.uuid4().hex[:8]
+                            # 1. the tickets; their deadlines spread over a window that
+                            # opens after creation (estimated from the first tickets).
+                            delays: dict[str, float] = {}
+                            window_opens = time.time() + args.lead
 
-                    async def start_ticket(number: int) -> None:
-                        ticket_id = f"soak-{run_id}-{number}"
-                        deadline = window_opens + args.spread * number / args.count
-                        after = max(deadline - time.time(), 1.0)
-                        delays[ticket_id] = after
-                        policy = TicketPolicy(
-                            segment_managers=managers,
-                            escalation_rules=[EscalationRule(
-                                id="soak", name="soak", after=timedelta(seconds=after), assignee=managers["b2b"][0]
-                            )],
-                        )
-                        new = NewTicket(id=ticket_id, source=Source.MANUAL, workspace_id=workspace_id,
-                                        customer_email=f"soak{number}@example.com", segment="retail",
-                                        owner=owner, comment="soak")
-                        # Answered once the ticket exists (the read model holds it),
-                        # as the API creates tickets: its escalation clock starts
-                        # then, so a backlog of unstarted tickets cannot stretch the
-                        # deadlines' window beyond --spread.
-                        await temporal.execute_update_with_start_workflow(
-                            TicketWorkflow.sync,
-                            start_workflow_operation=WithStartWorkflowOperation(
-                                TicketWorkflow.run, TicketWorkflowInput(new=new, policy=policy),
-                                id=workflow_id_for(ticket_id), task_queue=task_queue,
-                                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                            ),
-                        )
+                            async def start_ticket(number: int) -> None:
+                                ticket_id = f"soak-{run_id}-{number}"
+                                deadline = window_opens + args.spread * number / args.count
+                                after = max(deadline - time.time(), 1.0)
+                                delays[ticket_id] = after
+                                policy = TicketPolicy(
+                                    segment_managers=managers,
+                                    escalation_rules=[EscalationRule(
+                                        id="soak", name="soak", after=timedelta(seconds=after), assignee=managers["b2b"][0]
+                                    )],
+                                )
+                                new = NewTicket(id=ticket_id, source=Source.MANUAL, workspace_id=workspace_id,
+                                                customer_email=f"soak{number}@example.com", segment="retail",
+                                                owner=owner, comment="soak")
+                                # Answered once the ticket exists (the read model holds it),
+                                # as the API creates tickets: its escalation clock starts
+                                # then, so a backlog of unstarted tickets cannot stretch the
+                                # deadlines' window beyond --spread.
+                                await temporal.execute_update_with_start_workflow(
+                                    TicketWorkflow.sync,
+                                    start_workflow_operation=WithStartWorkflowOperation(
+                                        TicketWorkflow.run, TicketWorkflowInput(new=new, policy=policy),
+                                        id=workflow_id_for(ticket_id), task_queue=task_queue,
+                                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                                    ),
+                                )
 
-                    created = await bounded(f"start ticket, {args.create_concurrency} in flight", args.count,
-                                            args.create_concurrency, start_ticket)
-                    if time.time() > window_opens:
-                        print(f"note: creating the tickets took {created.wall:.0f} s, longer than --lead "
-                              f"{args.lead:.0f} s: the first deadlines were already due", file=sys.stderr)
+                            created = await bounded(f"start ticket, {args.create_concurrency} in flight", args.count,
+                                                    args.create_concurrency, start_ticket)
+                            if time.time() > window_opens:
+                                print(f"note: creating the tickets took {created.wall:.0f} s, longer than --lead "
+                                      f"{args.lead:.0f} s: the first deadlines were already due", file=sys.stderr)
 
-                    raw_handles = []
-                    raw_opens = 0.0
+                            raw_handles = []
+                            raw_opens = 0.0
 
-                    async def start_timer(number: int) -> None:
-                        deadline = raw_opens + args.spread * number / args.raw_count
-                        raw_handles.append(await temporal.start_workflow(
-                            TimerOnlyWorkflow.run, deadline, id=f"soak-timer-{run_id}-{number}", task_queue=raw_queue
-                        ))
+                            async def start_timer(number: int) -> None:
+                                deadline = raw_opens + args.spread * number / args.raw_count
+                                raw_handles.append(await temporal.start_workflow(
+                                    TimerOnlyWorkflow.run, deadline, id=f"soak-timer-{run_id}-{number}", task_queue=raw_queue
+                                ))
 
-                    # 2. intake through the window.
-                    posted = 0
+                            # 2. intake through the window.
+                            posted = 0
 
-                    async def post(number: int) -> None:
-                        nonlocal posted
-                        await post_detractor(http, survey, f"{run_id}-{number}", number)
-                        posted += 1
+                            async def post(number: int) -> None:
+                                nonlocal posted
+                                await post_detractor(http, survey, f"{run_id}-{number}", number)
+                                posted += 1
 
-                    window_closes = max(window_opens, time.time()) + args.spread
-                    intake_started = time.perf_counter()
-                    numbers = iter(range(10**9))
+                            window_closes = max(window_opens, time.time()) + args.spread
+                            intake_started = time.perf_counter()
+                            numbers = iter(range(10**9))
 
-                    # Offered at a steady rate (not as fast as the API takes
-                    # them: a backlog of intake would only delay the timers).
-                    pace = args.intake_concurrency / args.intake_rate
+                            # Offered at a steady rate (not as fast as the API takes
+                            # them: a backlog of intake would only delay the timers).
+                            pace = args.intake_concurrency / args.intake_rate
 
-                    async def intake_runner() -> None:
-                        for number in numbers:
-                            if time.time() >= window_closes:
-                                return
-                            started = time.monotonic()
-                            await post(number)
-                            await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))
+                            async def intake_runner() -> None:
+                                for number in numbers:
+                                    if time.time() >= window_closes:
+                                        return
+                                    started = time.monotonic()
+                                    await post(number)
+                                    await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))
 
-                    async with asyncio.TaskGroup() as group:
-                        for _ in range(args.intake_concurrency):
-                            group.create_task(intake_runner())
-                    intake_seconds = time.perf_counter() - intake_started
-                    # The accepted webhooks' tickets that reached the read model while the timers fired.
-                    survey_tickets = await asyncio.to_thread(count_survey_tickets, engine, workspace_id)
-                    intake_end_to_end = time.perf_counter() - intake_started
+                            async with asyncio.TaskGroup() as group:
+                                for _ in range(args.intake_concurrency):
+                                    group.create_task(intake_runner())
+                            intake_seconds = time.perf_counter() - intake_started
+                            # The accepted webhooks' tickets that reached the read model while the timers fired.
+                            survey_tickets = await asyncio.to_thread(count_survey_tickets, engine, workspace_id)
+                            intake_end_to_end = time.perf_counter() - intake_started
 
-                    # 3. every escalation in the read model.
-                    await wait_for(lambda: escalations(engine, workspace_id), args.count, args.timeout, "escalations")
-                    lateness, deadline_window = await asyncio.to_thread(
-                        escalation_lateness, engine, workspace_id, delays
-                    )
-                    peak = dict(memory.peak)
-                    # The raw baseline: as many bare timers, their deadlines over
-                    # the same spread, opening once they are all started.
-                    # (bare starts need no worker: about 100/s even on a busy machine.)
-                    raw_opens = time.time() + max(10.0, args.raw_count / 100)
-                    timer_started = await bounded("start timer workflow", args.raw_count, args.create_concurrency,
-                                                  start_timer)
-                    if time.time() > raw_opens:
-                        print("note: starting the raw timers outlasted their lead; the first were due", file=sys.stderr)
-                    raw_lateness = [await handle.result() for handle in raw_handles]
+                            # 3. every escalation in the read model.
+                            await wait_for(lambda: escalations(engine, workspace_id), args.count, args.timeout, "escalations")
+                            lateness, deadline_window = await asyncio.to_thread(
+                                escalation_lateness, engine, workspace_id, delays
+                            )
+                            peak = dict(memory.peak)
+                            # The raw baseline: as many bare timers, their deadlines over
+                            # the same spread, opening once they are all started.
+                            # (bare starts need no worker: about 100/s even on a busy machine.)
+                            raw_opens = time.time() + max(10.0, args.raw_count / 100)
+                            timer_started = await bounded("start timer workflow", args.raw_count, args.create_concurrency,
+                                                          start_timer)
+                            if time.time() > raw_opens:
+                                print("note: starting the raw timers outlasted their lead; the first were due", file=sys.stderr)
+                            raw_lateness = [await handle.result() for handle in raw_handles]
+                    finally:
+                        watcher.cancel()
             finally:
-                watcher.cancel()
-                for process in (worker, api):
-                    process.terminate()
-                for process in (worker, api):
-                    process.wait(timeout=30)
                 sink.stop()
         engine.dispose()
 

