@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import MailActivities
@@ -35,6 +35,7 @@ from store.db import make_engine, migrate
 from store.models import Segment, SegmentManager, User, UserRole, Workspace
 from tests.db_fixtures import _postgres_database
 from worker import build_worker
+from workflows.rollout import rollout_workflow_id
 
 
 # How long the tests wait, at most, for something asynchronous (a roll-out: a
@@ -240,6 +241,40 @@ async def new_ticket(api: ApiEnv, workspace_id: str, segment: str) -> dict:
 
     await eventually(visible, "ticket visible to the roll-out")
     return ticket
+
+
+# --- configuration through the API: a workspace, users, segments, the roll-out ---------
+
+
+async def new_workspace(api: ApiEnv) -> str:
+    workspace_id = unique("cfg")
+    body = await created(
+        api.http.post("/api/workspaces", json={"id": workspace_id, "name": f"Test {workspace_id}"})
+    )
+    return body["id"]
+
+
+async def new_user(api: ApiEnv, name: str, role: str = "manager") -> str:
+    username = unique(name)
+    body = {"username": username, "email": f"{name}@example.com", "role": role}
+    await created(api.http.post("/api/users", json=body))
+    return username
+
+
+async def new_segment(api: ApiEnv, workspace_id: str, name: str, *managers: str, **fields: Any) -> dict:
+    body = {
+        "workspace_id": workspace_id,
+        "name": name,
+        "managers": [{"username": m} for m in managers],
+        **fields,
+    }
+    return await created(api.http.post("/api/segments", json=body))
+
+
+async def rolled_out(api: ApiEnv, workspace_id: str) -> None:
+    """The workspace's roll-out workflow exists: the change was handed to Temporal."""
+    description = await api.temporal.get_workflow_handle(rollout_workflow_id(workspace_id)).describe()
+    assert description.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
 
 
 # --- one workspace, a manager, an agent, and a ticket in each one's reach ----------------
