@@ -88,6 +88,16 @@ class MissingField(UnusableResponse):
         self.field = field
 
 
+def _as_number(value: Any) -> float | None:
+    """A number, or text that reads as one; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedResponse:
     """Apply the mapping; raise MissingField for a required field that is
     absent and UnusableResponse for a score that is not a whole number 0-10."""
@@ -102,13 +112,9 @@ def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedRespo
         values[field] = value
     score = values["score"]
     if score is not None:
-        not_a_number = UnusableResponse(N_("score must be a number from 0 to 10, not {value}"), value=repr(score))
-        if isinstance(score, bool) or not isinstance(score, (int, float, str)):
-            raise not_a_number
-        try:
-            number = float(score)
-        except ValueError:
-            raise not_a_number from None
+        number = _as_number(score)
+        if number is None:
+            raise UnusableResponse(N_("score must be a number from 0 to 10, not {value}"), value=repr(score))
         if not number.is_integer() or not 0 <= number <= 10:
             raise UnusableResponse(N_("score must be a whole number from 0 to 10, not {value}"), value=repr(score))
         values["score"] = int(number)
