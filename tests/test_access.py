@@ -87,6 +87,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/surveys/{survey_id}"): ADMIN,
     ("PATCH", "/api/surveys/{survey_id}"): ADMIN,
     ("DELETE", "/api/surveys/{survey_id}"): ADMIN,
+    ("POST", "/api/surveys/{survey_id}/webhook-secret"): ADMIN,
+    ("POST", "/api/surveys/{survey_id}/test-response"): ADMIN,
     ("GET", "/api/surveys/{survey_id}/alert-rules"): ADMIN,
     ("POST", "/api/surveys/{survey_id}/alert-rules"): ADMIN,
     ("GET", "/api/surveys/{survey_id}/alert-rules/{rule_id}"): ADMIN,

@@ -1,16 +1,33 @@
 """The survey endpoints over real HTTP (the ASGI app), a real dev server and
 worker, on SQLite and on PostgreSQL: every endpoint's success and its errors,
-webhook secrets, and deleting a survey (not while responses are on record; its
-escalation rules go with it)."""
+field mappings checked when saved, the default mapping, webhook secrets and
+their rotation, the signed test response, and deleting a survey (not while
+responses are on record; its escalation rules go with it)."""
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from api.intake.adapters import sign_cxloop
 from store.models import SurveyResponse
-from tests.api_fixtures import ApiEnv, created, new_segment, new_user, new_workspace, refused, unique
+from tests.api_fixtures import (
+    ApiEnv,
+    created,
+    eventually,
+    name_in,
+    new_segment,
+    new_user,
+    new_workspace,
+    refused,
+    unique,
+)
+
+MAPPING = {"score": "q_nps", "comment": "q_why", "customer_email": "hidden:email", "segment": "hidden:segment"}
 
 
 async def test_surveys(api: ApiEnv) -> None:
@@ -21,7 +38,7 @@ async def test_surveys(api: ApiEnv) -> None:
         "workspace_id": workspace_id,
         "name": "Post-delivery NPS",
         "adapter": "typeform",
-        "field_mapping": {"q_nps": "score", "q_email": "customer_email"},
+        "field_mapping": MAPPING,
         "default_segment": "retail",
     }
     survey = await created(api.http.post("/api/surveys", json=body))
@@ -29,7 +46,9 @@ async def test_surveys(api: ApiEnv) -> None:
     assert len(survey["webhook_secret"]) >= 32
     assert (await api.http.get(f"/api/surveys/{survey['id']}")).json() == survey
     plain = await created(api.http.post("/api/surveys", json={"workspace_id": workspace_id, "name": "CSAT"}))
-    assert (plain["adapter"], plain["field_mapping"], plain["default_segment"]) == ("cxloop", None, None)
+    assert (plain["adapter"], plain["default_segment"]) == ("cxloop", None)
+    assert plain["field_mapping"] == {"score": "nps", "comment": "comment", "customer_email": "email",
+                                      "customer_name": "name", "segment": "hidden:segment"}
     assert plain["webhook_secret"] != survey["webhook_secret"]
     listed = (await api.http.get("/api/surveys", params={"workspace": workspace_id})).json()
     assert [s["name"] for s in listed] == ["CSAT", "Post-delivery NPS"]
@@ -106,3 +125,116 @@ async def test_surveys(api: ApiEnv) -> None:
     assert (await api.http.delete(f"/api/surveys/{survey['id']}")).status_code == 204
     await refused(api.http.get(f"/api/surveys/{survey['id']}"), 404)
     await refused(api.http.get(f"/api/escalation-rules/{rule['id']}"), 404)
+
+
+# --- field mappings, checked when saved ------------------------------------------------
+
+
+async def test_a_field_mapping_names_only_cxloops_fields(api: ApiEnv) -> None:
+    workspace_id = await new_workspace(api)
+    body = {"workspace_id": workspace_id, "name": "NPS"}
+    # The wrong way round (question key -> cxloop's field) is refused, naming the key.
+    await refused(
+        api.http.post("/api/surveys", json={**body, "field_mapping": {"q_nps": "score", "q_email": "customer_email"}}),
+        422, "'q_nps' is not one of cxloop's fields", "score, comment, customer_email",
+    )
+    survey = await created(api.http.post("/api/surveys", json={**body, "field_mapping": MAPPING}))
+    for mapping, named in (
+        ({**MAPPING, "emial": "hidden:email"}, "'emial'"),
+        ({**MAPPING, "required": ["customer_email", "phone"]}, "'phone'"),
+        ({**MAPPING, "required": "customer_email"}, "'required'"),
+        ({**MAPPING, "score": 7}, "'score'"),
+        ({**MAPPING, "comment": "  "}, "'comment'"),
+    ):
+        await refused(api.http.patch(f"/api/surveys/{survey['id']}", json={"field_mapping": mapping}), 422, named)
+        await refused(api.http.post("/api/surveys", json={**body, "field_mapping": mapping}), 422, named)
+    # Nothing refused was kept.
+    assert (await api.http.get(f"/api/surveys/{survey['id']}")).json()["field_mapping"] == MAPPING
+    german = await api.http.post(
+        "/api/surveys", json={**body, "field_mapping": {"nps": "score"}}, headers={"Accept-Language": "de"}
+    )
+    assert german.status_code == 422 and "'nps'" in german.json()["detail"]
+    assert german.headers["content-language"] == "de"
+    # What it does take: every field, hidden fields, null, and `required`.
+    full = {"score": "nps", "comment": None, "customer_email": "hidden:email", "customer_name": "name",
+            "segment": "hidden:segment", "required": ["customer_email", "score"]}
+    response = await api.http.patch(f"/api/surveys/{survey['id']}", json={"field_mapping": full})
+    assert response.status_code == 200, response.text
+    assert response.json()["field_mapping"] == full
+
+
+def signed(secret: str, payload: dict) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    timestamp = int(time.time())
+    return body, {"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(secret, timestamp, body),
+                  "content-type": "application/json"}
+
+
+async def test_a_survey_made_with_defaults_takes_a_typical_response(api: ApiEnv, workspace: str) -> None:
+    """What the dashboard's "New survey" makes (a name, nothing else) takes a
+    typical response of cxloop's own format: a ticket, not "no customer_email"."""
+    survey = await created(api.http.post("/api/surveys", json={"workspace_id": workspace, "name": "NPS"}))
+    body, headers = signed(survey["webhook_secret"], {
+        "response_id": uuid.uuid4().hex,
+        "answers": {"nps": 2, "comment": "The parcel came late", "email": "pat@example.com", "name": "Pat"},
+        "hidden": {"segment": "retail"},
+    })
+    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers)
+    assert accepted.status_code == 202, accepted.text
+
+    async def ticket() -> dict | None:
+        answer = await api.http.get(f"/api/tickets/{accepted.json()['response_id']}")
+        return answer.json() if answer.status_code == 200 else None
+
+    made = await eventually(ticket, "the response's ticket")
+    assert (made["customer_email"], made["customer_name"], made["score"], made["segment"]) == (
+        "pat@example.com", "Pat", 2, "retail"
+    )
+    assert made["customer_comment"] == "The parcel came late"
+
+
+async def test_rotate_the_webhook_secret(api: ApiEnv, workspace: str) -> None:
+    survey = await created(api.http.post("/api/surveys", json={"workspace_id": workspace, "name": "NPS"}))
+    answer = await api.http.post(f"/api/surveys/{survey['id']}/webhook-secret")
+    assert answer.status_code == 200, answer.text
+    rotated = answer.json()
+    assert rotated["webhook_secret"] != survey["webhook_secret"] and len(rotated["webhook_secret"]) >= 32
+    assert (await api.http.get(f"/api/surveys/{survey['id']}")).json()["webhook_secret"] == rotated["webhook_secret"]
+    payload = {"response_id": uuid.uuid4().hex, "answers": {"nps": 9, "email": "pat@example.com"}}
+    body, headers = signed(survey["webhook_secret"], payload)
+    await refused(api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers), 401)
+    body, headers = signed(rotated["webhook_secret"], payload)
+    assert (await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers)).status_code == 202
+    await refused(api.http.post("/api/surveys/nope/webhook-secret"), 404, "survey 'nope' not found")
+
+
+async def test_send_a_test_response(api: ApiEnv, workspace: str) -> None:
+    survey = await created(api.http.post(
+        "/api/surveys", json={"workspace_id": workspace, "name": "NPS", "default_segment": "retail"}
+    ))
+    answer = await api.http.post(f"/api/surveys/{survey['id']}/test-response", json={"score": 2})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["status_code"], result["accepted"], result["detail"]) == (202, True, None)
+    assert result["payload"]["answers"]["nps"] == 2
+    ticket = (await api.http.get(f"/api/tickets/{result['ticket_id']}")).json()
+    assert (ticket["source"], ticket["score"], ticket["segment"], ticket["reference"]) == (
+        "survey", 2, "retail", result["reference"]
+    )
+    assert ticket["owner"] == name_in(workspace, "ann")
+    assert any("Detractors" in reason and "met" in reason for reason in result["reasons"])
+    stored = (await api.http.get(f"/api/responses/{result['response_id']}")).json()
+    assert stored["ticket_id"] == ticket["id"]
+
+    # A promoter: accepted, and the rules made no ticket.
+    promoter = (await api.http.post(f"/api/surveys/{survey['id']}/test-response", json={"score": 10})).json()
+    assert promoter["accepted"] is True and promoter["ticket_id"] is None
+    assert any("not met" in reason for reason in promoter["reasons"])
+
+    # A mapping without the customer's email: the webhook's refusal, in the reader's language.
+    await api.http.patch(f"/api/surveys/{survey['id']}", json={"field_mapping": {"score": "nps"}})
+    refusal = (await api.http.post(f"/api/surveys/{survey['id']}/test-response")).json()
+    assert (refusal["status_code"], refusal["accepted"]) == (422, False)
+    assert refusal["detail"] == "the response has no customer_email (not mapped)"
+    await refused(api.http.post(f"/api/surveys/{survey['id']}/test-response", json={"score": 11}), 422)
+    await refused(api.http.post("/api/surveys/nope/test-response"), 404)

@@ -31,8 +31,10 @@ Each kind of configuration has a module of its own:
 - `segments.py`: segments and their managers: `ManagerEntry`, `SegmentConfig`,
   `list_segments`, `get_segment`, `create_segment`, `update_segment` (any of
   `SEGMENT_FIELDS`), `replace_segment_managers`, `delete_segment`.
-- `surveys.py`: `list_surveys`, `get_survey`, `create_survey`, `update_survey`
-  (any of `SURVEY_FIELDS`), `delete_survey`.
+- `surveys.py`: `list_surveys`, `get_survey`, `create_survey` (with
+  `DEFAULT_FIELD_MAPPING`), `update_survey` (any of `SURVEY_FIELDS`; a field
+  mapping names only `MAPPED_FIELDS`), `rotate_webhook_secret`,
+  `question_keys`, `delete_survey`.
 - `rules.py`: escalation rules: `list_escalation_rules`, `get_escalation_rule`,
   `create_escalation_rule`, `update_escalation_rule` (any of `RULE_FIELDS`),
   `delete_escalation_rule`.
@@ -75,11 +77,15 @@ from store.configuration.segments import (
 )
 from store.configuration.starter import STARTER_SEGMENT, STARTER_WORKSPACE_ID, ensure_starter_workspace
 from store.configuration.surveys import (
+    DEFAULT_FIELD_MAPPING,
+    MAPPED_FIELDS,
     SURVEY_FIELDS,
     create_survey,
     delete_survey,
     get_survey,
     list_surveys,
+    question_keys,
+    rotate_webhook_secret,
     update_survey,
 )
 from store.configuration.users import (
@@ -134,11 +140,15 @@ __all__ = [
     "replace_segment_managers",
     "update_segment",
     # surveys.py
+    "DEFAULT_FIELD_MAPPING",
+    "MAPPED_FIELDS",
     "SURVEY_FIELDS",
     "create_survey",
     "delete_survey",
     "get_survey",
     "list_surveys",
+    "question_keys",
+    "rotate_webhook_secret",
     "update_survey",
     # rules.py: escalation rules
     "RULE_FIELDS",

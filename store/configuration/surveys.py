@@ -1,5 +1,6 @@
-"""Surveys: list, read, create (with a fresh webhook secret and the detractor
-alert rule), change (SURVEY_FIELDS), and delete one that received no
+"""Surveys: list, read, create (with a fresh webhook secret, the default field
+mapping and the detractor alert rule), change (SURVEY_FIELDS), a new webhook
+secret, the question keys its responses used, and delete one that received no
 responses, with the escalation rules that apply to it alone."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from domain.alerts import detractor_rule
 from domain.commands import N_
+from domain.responses import HIDDEN_PREFIX, FieldMapping
 from store.configuration.common import (
     Conflict,
     InvalidConfiguration,
@@ -29,6 +31,22 @@ from store.models import AlertRuleRow, EscalationRuleRow, Survey, SurveyAdapter,
 
 
 SURVEY_FIELDS = frozenset({"name", "adapter", "field_mapping", "default_segment"})
+
+# cxloop's fields a mapping may name (each mapped to a question key or
+# `hidden:<name>`), and the list of those a response must carry.
+MAPPED_FIELDS = tuple(field for field in FieldMapping.model_fields if field != "required")
+REQUIRED_KEY = "required"
+
+# What a survey made without a mapping gets: the question keys of a typical
+# survey (cxloop's own payload, or Typeform questions given these refs), so
+# that a survey made in the dashboard with its defaults takes a response at once.
+DEFAULT_FIELD_MAPPING: dict[str, Any] = {
+    "score": "nps",
+    "comment": "comment",
+    "customer_email": "email",
+    "customer_name": "name",
+    "segment": HIDDEN_PREFIX + "segment",
+}
 
 
 def list_surveys(engine: Engine, workspace_id: str | None = None) -> list[Survey]:
@@ -61,9 +79,9 @@ def create_survey(
             workspace_id=workspace_id,
             name=name,
             adapter=adapter,
-            field_mapping=field_mapping,
+            field_mapping=dict(DEFAULT_FIELD_MAPPING) if field_mapping is None else field_mapping,
             default_segment=default_segment,
-            webhook_secret=secrets.token_urlsafe(32),
+            webhook_secret=new_webhook_secret(),
         )
         _check_survey(session, survey)
         session.add(survey)
@@ -86,6 +104,43 @@ def update_survey(engine: Engine, survey_id: str, changes: Mapping[str, Any]) ->
             setattr(survey, field, value)
         _check_survey(session, survey)
         return survey
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def rotate_webhook_secret(engine: Engine, survey_id: str) -> Survey:
+    """A new webhook secret: deliveries signed with the old one are refused
+    from now on (the platform must be given the new one)."""
+    with _writing(engine) as session:
+        survey = _survey(session, survey_id)
+        survey.webhook_secret = new_webhook_secret()
+        return survey
+
+
+# Enough recent responses to see every question a survey asks.
+QUESTION_KEY_SAMPLE = 50
+
+
+def question_keys(engine: Engine, survey_id: str) -> list[str]:
+    """The question keys (and `hidden:<name>` fields) of the survey's latest
+    responses: what its mapping can name."""
+    with _reading(engine) as session:
+        payloads = session.scalars(
+            select(SurveyResponse.payload)
+            .where(SurveyResponse.survey_id == survey_id)
+            .order_by(SurveyResponse.received_at.desc())
+            .limit(QUESTION_KEY_SAMPLE)
+        )
+        keys: dict[str, None] = {}
+        for payload in payloads:
+            for answer in (payload or {}).get("answers") or []:
+                if isinstance(answer, dict) and answer.get("key"):
+                    keys[str(answer["key"])] = None
+            for name in (payload or {}).get("hidden") or {}:
+                keys[HIDDEN_PREFIX + str(name)] = None
+        return sorted(keys)
 
 
 def delete_survey(engine: Engine, survey_id: str) -> tuple[str, int]:
@@ -111,6 +166,8 @@ def _survey(session: Session, survey_id: str) -> Survey:
 
 
 def _check_survey(session: Session, survey: Survey) -> None:
+    if survey.field_mapping is not None:
+        _check_field_mapping(survey.field_mapping)
     if survey.default_segment is not None and not _segment_exists(
         session, survey.workspace_id, survey.default_segment
     ):
@@ -118,3 +175,32 @@ def _check_survey(session: Session, survey: Survey) -> None:
             N_("default segment '{segment}' is not a segment of workspace '{workspace}'"),
             segment=survey.default_segment, workspace=survey.workspace_id,
         )
+
+
+def _check_field_mapping(mapping: Mapping[str, Any]) -> None:
+    """A mapping goes from cxloop's field to the question that answers it
+    (`{"score": "nps"}`); one the wrong way round (`{"nps": "score"}`) or
+    misspelt would leave every response without that field."""
+    fields = ", ".join((*MAPPED_FIELDS, REQUIRED_KEY))
+    for key, value in mapping.items():
+        if key == REQUIRED_KEY:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise InvalidConfiguration(
+                    N_("field mapping: 'required' must be a list of cxloop's fields ({fields})"), fields=fields
+                )
+            unknown = [item for item in value if item not in MAPPED_FIELDS]
+            if unknown:
+                raise InvalidConfiguration(
+                    N_("field mapping: required field '{key}' is not one of cxloop's fields ({fields})"),
+                    key=unknown[0], fields=", ".join(MAPPED_FIELDS),
+                )
+        elif key not in MAPPED_FIELDS:
+            raise InvalidConfiguration(
+                N_("field mapping: '{key}' is not one of cxloop's fields ({fields}); "
+                   "a mapping goes from cxloop's field to the survey's question key"),
+                key=key, fields=fields,
+            )
+        elif value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidConfiguration(
+                N_("field mapping: '{key}' must name a question key (or hidden:<name>), or be null"), key=key
+            )

@@ -1,14 +1,24 @@
-"""/api/surveys: list, create, read (with the webhook secret), change, delete."""
+"""/api/surveys: list, create, read (with the webhook secret), change, a new
+webhook secret, a signed test response, delete."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from api.configuration.fields import CONFLICT, NOT_FOUND, UNPROCESSABLE
 from api.configuration.service import in_store, roll_out
-from api.configuration.surveys.schemas import SurveyCreate, SurveyOut, SurveyPatch, SurveyWithSecret
+from api.configuration.surveys.schemas import (
+    SurveyCreate,
+    SurveyOut,
+    SurveyPatch,
+    SurveyTest,
+    SurveyTestResult,
+    SurveyWithSecret,
+)
+from api.configuration.surveys.test_delivery import deliver_test_response
+from api.dashboard import i18n
 from api.deps import ServicesDep
 from store import configuration as store
 
@@ -58,6 +68,38 @@ async def update_survey(survey_id: str, body: SurveyPatch, services: ServicesDep
     return SurveyOut.model_validate(
         await in_store(store.update_survey, services.engine, survey_id, body.changes())
     )
+
+
+@router.post(
+    "/{survey_id}/webhook-secret",
+    summary="Replace a survey's webhook secret",
+    description="Deliveries signed with the old secret are refused from now on: give the platform the new one.",
+    responses=NOT_FOUND,
+)
+async def rotate_webhook_secret(survey_id: str, services: ServicesDep) -> SurveyWithSecret:
+    return SurveyWithSecret.model_validate(
+        await in_store(store.rotate_webhook_secret, services.engine, survey_id)
+    )
+
+
+@router.post(
+    "/{survey_id}/test-response",
+    summary="Deliver a signed test response to the survey's webhook",
+    description="A typical response in the survey's payload format, its fields placed where the field "
+    "mapping looks for them, signed with the survey's secret and delivered to "
+    "POST /api/webhooks/surveys/{survey_id} through this API. The answer says what the webhook answered "
+    "(its refusal, in the reader's language) and, once the worker has run the alert rules, their verdict "
+    "and the ticket made.",
+    responses={**NOT_FOUND, **UNPROCESSABLE},
+)
+async def send_test_response(
+    survey_id: str, request: Request, services: ServicesDep, body: Annotated[SurveyTest | None, Body()] = None
+) -> SurveyTestResult:
+    survey = await in_store(store.get_survey, services.engine, survey_id)
+    result = await deliver_test_response(
+        request.app, services, survey, (body or SurveyTest()).score, i18n.locale_of(request)
+    )
+    return SurveyTestResult.model_validate(result)
 
 
 @router.delete(

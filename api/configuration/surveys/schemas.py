@@ -9,7 +9,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from api.configuration.fields import Name, PatchBody, Ref, storable_document
 from store.models import SurveyAdapter
 
-FIELD_MAPPING_DESCRIPTION = "the platform's question ids -> cxloop's fields (score, customer_email, ...)"
+FIELD_MAPPING_DESCRIPTION = (
+    "cxloop's field (score, comment, customer_email, customer_name, segment) -> the question key that "
+    "answers it (Typeform: the question's ref), or hidden:<name> for a hidden field; `required` lists the "
+    "fields a response must carry (default: customer_email). Any other key is refused. Left out when "
+    'creating: {"score": "nps", "comment": "comment", "customer_email": "email", "customer_name": "name", '
+    '"segment": "hidden:segment"}'
+)
 DEFAULT_SEGMENT_DESCRIPTION = "a segment of the workspace, for responses that name none"
 
 
@@ -25,7 +31,12 @@ class SurveyCreate(BaseModel):
                     "workspace_id": "acme-eu",
                     "name": "Post-delivery NPS",
                     "adapter": "typeform",
-                    "field_mapping": {"q_nps": "score", "q_email": "customer_email"},
+                    "field_mapping": {
+                        "score": "q_nps",
+                        "comment": "q_why",
+                        "customer_email": "hidden:email",
+                        "segment": "hidden:segment",
+                    },
                     "default_segment": "retail",
                 }
             ]
@@ -68,3 +79,23 @@ class SurveyWithSecret(SurveyOut):
         description="signs the platform's deliveries: X-Cxloop-Signature is sha256=HMAC-SHA256 of "
         '"<X-Cxloop-Timestamp>.<raw body>" with this secret'
     )
+
+
+class SurveyTest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"score": 3}]})
+
+    score: int = Field(default=3, ge=0, le=10, description="the test response's score (3: a detractor)")
+
+
+class SurveyTestResult(BaseModel):
+    """What the survey's webhook answered to a signed test delivery, and what
+    became of it."""
+
+    status_code: int = Field(description="the webhook's answer: 202 accepted, 4xx refused")
+    accepted: bool
+    detail: str | None = Field(default=None, description="the webhook's refusal, in the reader's language")
+    payload: dict[str, Any] = Field(description="the body that was delivered, signed, in the adapter's format")
+    response_id: str | None = Field(default=None, description="GET /api/responses/{response_id}")
+    ticket_id: str | None = Field(default=None, description="the ticket the response made, if the rules made one")
+    reference: str | None = None
+    reasons: list[str] = Field(default_factory=list, description="each alert rule's verdict")
