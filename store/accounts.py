@@ -96,7 +96,8 @@ def authenticate(engine: Engine, username: str, password: str) -> Principal | No
             PASSWORDS.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if user is None or not user.password_hash:
+        # A deactivated user is refused like an unknown one (after the same hash).
+        if user is None or not user.password_hash or user.deactivated_at is not None:
             return None
         if PASSWORDS.check_needs_rehash(user.password_hash):
             user.password_hash = PASSWORDS.hash(password)
@@ -133,7 +134,7 @@ def session_principal(engine: Engine, token: str) -> SignedIn | None:
         if row is None or row.expires_at <= datetime.now(UTC):
             return None
         user = session.get(User, row.user_id)
-        if user is None:
+        if user is None or user.deactivated_at is not None:
             return None
         return SignedIn(_principal(session, user), row.csrf_token)
 
@@ -193,7 +194,8 @@ def token_principal(engine: Engine, secret: str) -> Principal | None:
         if row is None or row.revoked_at is not None:
             return None
         user = session.get(User, row.user_id)
-        if user is None:
+        # A deactivated user's tokens are refused (and work again if they come back).
+        if user is None or user.deactivated_at is not None:
             return None
         principal = _principal(session, user)
         stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION

@@ -158,6 +158,10 @@ class User(Base):
     password_hash: Mapped[str | None]
     locale: Mapped[str] = mapped_column(default="en", server_default="en")
     time_zone: Mapped[str] = mapped_column(default="UTC", server_default="UTC")
+    # Set: deactivated (migration 0010). The user signs in no more, their
+    # tokens are refused, and they manage no segment; tickets and the log
+    # keep naming them.
+    deactivated_at: Mapped[datetime | None]
 
 
 class SegmentManager(Base):

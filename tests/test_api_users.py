@@ -90,3 +90,39 @@ async def test_deleting_a_user(api: ApiEnv) -> None:
     managers = (await api.http.get(f"/api/segments/{segment['id']}")).json()["managers"]
     assert [m["username"] for m in managers] == [bob]
     assert load_policy(api.engine, workspace_id).segment_managers == {"retail": [bob]}
+
+
+async def test_deactivating_a_user(api: ApiEnv) -> None:
+    """A deactivated user signs in no more, their tokens are refused, and they
+    manage no segment; brought back, their tokens work again."""
+    workspace_id = await new_workspace(api)
+    ann = await new_user(api, "ann")
+    await new_segment(api, workspace_id, "retail", ann)
+    [user] = [u for u in (await api.http.get("/api/users")).json() if u["username"] == ann]
+    assert user["active"] is True and user["deactivated_at"] is None
+    ann_headers = api.headers_for(ann)
+    assert (await api.http.get("/api/me", headers=ann_headers)).status_code == 200
+
+    response = await api.http.patch(f"/api/users/{user['id']}", json={"active": False})
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is False and response.json()["deactivated_at"]
+    await refused(api.http.get("/api/me", headers=ann_headers), 401)
+    [segment] = (await api.http.get("/api/segments", params={"workspace": workspace_id})).json()
+    assert segment["managers"] == []
+    assert load_policy(api.engine, workspace_id).segment_managers["retail"] == []
+    await refused(
+        api.http.put(f"/api/segments/{segment['id']}/managers", json=[{"username": ann}]), 422, ann, "deactivated"
+    )
+
+    response = await api.http.patch(f"/api/users/{user['id']}", json={"active": True})
+    assert response.status_code == 200 and response.json()["active"] is True
+    assert (await api.http.get("/api/me", headers=ann_headers)).status_code == 200
+
+    # Not while escalation rules escalate to them; not oneself; never null.
+    await created(api.http.post(
+        "/api/escalation-rules", json={"workspace_id": workspace_id, "after_seconds": 60, "assignee": ann}
+    ))
+    await refused(api.http.patch(f"/api/users/{user['id']}", json={"active": False}), 409, "escalation rule")
+    me = (await api.http.get("/api/me")).json()
+    await refused(api.http.patch(f"/api/users/{me['id']}", json={"active": False}), 422, "yourself")
+    await refused(api.http.patch(f"/api/users/{user['id']}", json={"active": None}), 422, "cannot be null")

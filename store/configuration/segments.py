@@ -225,11 +225,18 @@ def _replace_managers(session: Session, segment: Segment, managers: Sequence[Man
         raise InvalidConfiguration(
             N_("managers listed more than once: {usernames}"), usernames=", ".join(repeated)
         )
-    found = session.execute(select(User.username, User.id).where(User.username.in_(usernames)))
-    users = {username: user_id for username, user_id in found}
+    found = session.execute(
+        select(User.username, User.id, User.deactivated_at).where(User.username.in_(usernames))
+    ).all()
+    users = {username: user_id for username, user_id, _ in found}
     unknown = [u for u in usernames if u not in users]
     if unknown:
         raise InvalidConfiguration(N_("unknown username(s): {usernames}"), usernames=", ".join(unknown))
+    deactivated = sorted(username for username, _, deactivated_at in found if deactivated_at is not None)
+    if deactivated:
+        raise InvalidConfiguration(
+            N_("deactivated user(s) cannot manage a segment: {usernames}"), usernames=", ".join(deactivated)
+        )
     session.execute(delete(SegmentManager).where(SegmentManager.segment_id == segment.id))
     session.add_all(
         SegmentManager(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from api.auth.caller import PrincipalDep
 from api.configuration.fields import CONFLICT, NOT_FOUND, UNPROCESSABLE
 from api.configuration.service import in_store, refusal, roll_out
 from api.configuration.users.schemas import PasswordSet, UserCreate, UserOut, UserPatch
+from api.dashboard.i18n import N_
 from api.deps import ServicesDep
+from api.errors import TranslatedError
 from store import accounts
 from store import configuration as store
 
@@ -62,14 +65,21 @@ async def get_user(user_id: str, services: ServicesDep) -> UserOut:
 
 @router.patch(
     "/{user_id}",
-    summary="Change a user's email, display name, role, locale or time zone",
-    responses={**NOT_FOUND, **UNPROCESSABLE},
+    summary="Change a user's email, display name, role, locale or time zone, or deactivate them",
+    description="`active: false` signs the user out and refuses their sign-in and tokens; the segments "
+    "they managed lose them, and those workspaces' tickets are told before the answer.",
+    responses={**NOT_FOUND, **CONFLICT, **UNPROCESSABLE},
 )
-async def update_user(user_id: str, body: UserPatch, services: ServicesDep) -> UserOut:
+async def update_user(user_id: str, body: UserPatch, services: ServicesDep, principal: PrincipalDep) -> UserOut:
     changes = body.changes()
     if "email" in changes:
         changes["email"] = str(changes["email"])
-    return UserOut.model_validate(await in_store(store.update_user, services.engine, user_id, changes))
+    if changes.get("active") is False and user_id == principal.user_id:
+        # An admin who shuts themselves out may leave nobody to undo it.
+        raise TranslatedError(status.HTTP_422_UNPROCESSABLE_CONTENT, N_("you cannot deactivate yourself"))
+    user, workspaces = await in_store(store.update_user, services.engine, user_id, changes)
+    await roll_out(services, *workspaces)
+    return UserOut.model_validate(user)
 
 
 @router.delete(

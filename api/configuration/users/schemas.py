@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints, computed_field
 
 from api.configuration.fields import Locale, PatchBody, TimeZone, Username
 from store.models import UserRole
@@ -54,13 +56,18 @@ class UserPatch(PatchBody):
         extra="forbid", json_schema_extra={"examples": [{"role": "admin", "display_name": "Ann Lee-Smith"}]}
     )
     IMMUTABLE = ("id", "username")
-    NOT_NULLABLE = ("email", "role", "locale", "time_zone")
+    NOT_NULLABLE = ("email", "role", "locale", "time_zone", "active")
 
     email: EmailStr | None = None
     display_name: DisplayName | None = Field(default=None, description="null removes it")
     role: UserRole | None = None
     locale: Locale | None = None
     time_zone: TimeZone | None = None
+    active: bool | None = Field(
+        default=None,
+        description="false deactivates the user: signed out, no sign-in, their API tokens refused, no longer "
+        "a manager of any segment (refused while escalation rules escalate to them); true brings them back",
+    )
 
 
 class UserOut(BaseModel):
@@ -73,3 +80,9 @@ class UserOut(BaseModel):
     role: UserRole
     locale: str
     time_zone: str
+    deactivated_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
