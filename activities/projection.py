@@ -46,6 +46,11 @@ from store.tickets import Applied
 TICKETS_CREATED_METRIC = "cxloop_tickets_created"
 ESCALATIONS_FIRED_METRIC = "cxloop_escalations_fired"
 PROJECTION_LAG_METRIC = "cxloop_projection_lag_seconds"
+# Log lines of the read model that a workflow task which never committed had
+# written, corrected by the committed task's projection (store/tickets.py).
+# Expected now and then under concurrent updates (the server discards
+# speculative update tasks); a steady rise means tasks fail for another reason.
+PROJECTION_REPAIRS_METRIC = "cxloop_projection_repairs"
 # Seconds from a ticket's change to its landing in the read model: a few
 # milliseconds when all is well, minutes while the read model is down and the
 # workflow retries durably. (The SDK's default buckets are for milliseconds.)
@@ -99,6 +104,8 @@ class ProjectionActivities:
         # Only log lines new to the read model count: what a retry or a re-run
         # after a worker crash brings again was counted when it first landed.
         record_landed(state, applied.new_events, datetime.now(UTC))
+        if applied.repaired:
+            record_repaired(state, applied.repaired)
         if self._loop is not None:
             self._correct_policy(self._store.engine, projection)
 
@@ -162,3 +169,14 @@ def record_landed(state: TicketState, events: tuple[TicketEvent, ...], landed_at
             1, {"rule": rule_id}
         )
         activity.logger.info("ticket %s escalated by rule %s", state.id, rule_id, extra=about_ticket)
+
+
+def record_repaired(state: TicketState, lines: int) -> None:
+    """Count the read model's log lines that this projection corrected."""
+    activity.metric_meter().create_counter(
+        PROJECTION_REPAIRS_METRIC, "Read-model log lines of uncommitted workflow tasks, corrected"
+    ).add(lines)
+    activity.logger.info(
+        "ticket %s: corrected %d log line(s) written by a workflow task that did not commit",
+        state.id, lines, extra={"ticket_id": state.id},
+    )

@@ -227,6 +227,13 @@ class TicketProjection(BaseModel):
     # The revision of the ticket's policy: the projection compares it with
     # the workspace's and sends a ticket whose copy is older the current one.
     policy_revision: int | None = None
+    # When the workflow task that decided this state ran (`workflow.now()`).
+    # Several attempts of one task may project (a speculative task that the
+    # server discarded, a task whose worker died): only the last one is in
+    # the history, and it is always the latest, so the read model lets a later
+    # decision replace an earlier one, whatever their versions. None: a
+    # projection of a worker from before this field (ordered by version alone).
+    decided_at: datetime | None = None
 
 
 PROJECT_TICKET_ACTIVITY = "project_ticket"

@@ -366,6 +366,12 @@ class TicketRow(Base):
     escalation_rule_id: Mapped[str | None]
     wake_at: Mapped[datetime | None]
     auto_close_at: Mapped[datetime | None]
+    # When the workflow task that decided this state ran: a projection decided
+    # later replaces this row whatever its version (store/tickets.py). Not a
+    # TicketState field: it describes the projection, not the ticket. Always
+    # written; nullable only because SQLite cannot add a NOT NULL column that
+    # migration 0008 fills afterwards without rebuilding the table.
+    decided_at: Mapped[datetime | None]
 
 
 class TicketEventRow(Base):

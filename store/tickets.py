@@ -2,8 +2,10 @@
 read by the API's list, counts, export and ticket views.
 
 The workflow is the source of truth; this table follows it. Every write carries
-the ticket's version and never replaces a newer one, so a retried or late
-projection cannot roll a ticket back, and a purged ticket cannot come back.
+the ticket's version and when the workflow task that decided it ran, and never
+replaces a later decision, so a retried or late projection cannot roll a ticket
+back, a projection of a workflow task that never committed gives way to the
+committed one, and a purged ticket cannot come back.
 """
 
 from __future__ import annotations
@@ -328,32 +330,48 @@ def _count_by_status(connection: Connection, filters: TicketFilters) -> Iterable
     return connection.execute(stmt).all()
 
 
-def _row_of(state: TicketState) -> dict[str, Any]:
-    return {**state.model_dump(), "priority_rank": PRIORITY_RANK[state.priority]}
+def _row_of(state: TicketState, decided_at: datetime) -> dict[str, Any]:
+    return {**state.model_dump(), "priority_rank": PRIORITY_RANK[state.priority], "decided_at": decided_at}
+
+
+def _decided_at(projection: TicketProjection) -> datetime:
+    """When the projection's state was decided. A projection from before the
+    field existed stands in its newest log line's time (the time its version
+    was decided), else the state's last change."""
+    if projection.decided_at is not None:
+        return projection.decided_at
+    return max((event.at for event in projection.events), default=projection.state.updated_at)
 
 
 def _state_of(row: Row[Any]) -> TicketState:
     return TicketState.model_validate(dict(row._mapping))
 
 
-# The columns of a ticket row: the state's fields and the rank the priority
-# sorts and filters by. _row_of builds exactly these keys.
-_ROW_COLUMNS = (*TicketState.model_fields, "priority_rank")
+# The columns of a ticket row: the state's fields, the rank the priority
+# sorts and filters by, and when the state was decided. _row_of builds exactly
+# these keys.
+_ROW_COLUMNS = (*TicketState.model_fields, "priority_rank", "decided_at")
+# A log line's content: what a later decision of the same line may change.
+_EVENT_CONTENT = tuple(name for name in TicketEvent.model_fields if name != "seq")
 
 
 @cache
 def _upsert_statement(dialect_name: str):
-    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE (newer version, or the
-    same version decided later) RETURNING id: the insert-or-guarded-update in
-    one statement, so two first projections of a new ticket cannot both try
-    to insert it, and RETURNING tells whether the row was written.
+    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE (decided later, or
+    decided in the same workflow task at a higher version) RETURNING id: the
+    insert-or-guarded-update in one statement, so two first projections of a
+    new ticket cannot both try to insert it, and RETURNING tells whether the
+    row was written.
 
-    The same version decided later: a workflow task that projected and then
-    died with its worker (SIGKILL) is run again by Temporal, which decides the
-    same change at a later `workflow.now()`. Only that retry is in the
-    workflow's history, so its times must replace the dead attempt's (a retry
-    is always later; an attempt's own repeat has the same time and changes
-    nothing).
+    Decided later wins whatever the versions. A workflow task may project and
+    then never commit: the server discards a speculative task that ran
+    updates (concurrent updates make it do so routinely), or its worker dies.
+    Temporal runs the task again, at a later `workflow.now()`, possibly with
+    the updates in another order or fewer of them, and only that attempt is in
+    the history. So the later attempt's state replaces the earlier one's even
+    when its version is lower (the discarded attempt may have got further).
+    Within one task (one time), concurrent projections order by version; the
+    committed tasks' times only grow, so this is the version order there.
 
     Built once per dialect and executed with the row as its parameters: built
     per call, `excluded` made a new alias of every column and the statement's
@@ -361,12 +379,33 @@ def _upsert_statement(dialect_name: str):
     stmt = dialect_insert(dialect_name, tickets)
     return stmt.on_conflict_do_update(
         index_elements=[tickets.c.id],
-        set_={name: stmt.excluded[name] for name in _ROW_COLUMNS if name != "id"},
+        set_={
+            **{name: stmt.excluded[name] for name in _ROW_COLUMNS if name != "id"},
+            # A ticket's workflow from before submissions were kept carries
+            # none; the read model's, backfilled from its response (migration
+            # 0009), stays. The field is immutable: a value never becomes None.
+            "submitted_at": func.coalesce(stmt.excluded.submitted_at, tickets.c.submitted_at),
+        },
         where=or_(
-            tickets.c.version < stmt.excluded.version,
-            and_(tickets.c.version == stmt.excluded.version, tickets.c.updated_at < stmt.excluded.updated_at),
+            tickets.c.decided_at.is_(None),
+            tickets.c.decided_at < stmt.excluded.decided_at,
+            and_(tickets.c.decided_at == stmt.excluded.decided_at, tickets.c.version < stmt.excluded.version),
         ),
     ).returning(tickets.c.id)
+
+
+@cache
+def _event_upsert_statement(dialect_name: str):
+    """INSERT ... ON CONFLICT (ticket_id, seq) DO UPDATE ... WHERE decided
+    later: a log line that a later workflow task decided replaces the one an
+    earlier, uncommitted attempt wrote under the same number (see
+    _upsert_statement); the same line projected again changes nothing."""
+    stmt = dialect_insert(dialect_name, ticket_events)
+    return stmt.on_conflict_do_update(
+        index_elements=[ticket_events.c.ticket_id, ticket_events.c.seq],
+        set_={name: stmt.excluded[name] for name in _EVENT_CONTENT},
+        where=ticket_events.c.at < stmt.excluded.at,
+    )
 
 
 @dataclass(frozen=True)
@@ -377,6 +416,10 @@ class Applied:
     """The ticket's state was written (False: a newer one was already there)."""
     new_events: tuple[TicketEvent, ...]
     """Its log lines that the read model did not hold before."""
+    repaired: int = 0
+    """Log lines of a workflow task that never committed that this projection
+    corrected: replaced by the committed line of the same number, or removed
+    because the committed history has no such line (yet)."""
 
 
 class TicketStore:
@@ -399,6 +442,7 @@ class TicketStore:
         (what a retry or a re-run after a crash brings again is not new).
         """
         state = projection.state
+        decided_at = _decided_at(projection)
         with write_transaction(self.engine) as connection:
             self._serialize_writes(connection, state.id)
             if state.purged:
@@ -406,11 +450,11 @@ class TicketStore:
             tombstone = select(purged_tickets.c.ticket_id).where(purged_tickets.c.ticket_id == state.id)
             if connection.scalar(tombstone) is not None:
                 return Applied(False, ())
-            written = self._upsert_state(connection, state)
-            # Lines the read model has are rewritten only with the state they
-            # came with (a retried task's times replace a dead attempt's).
-            new_events = self._insert_events(connection, state.id, projection.events, replace=written)
-            return Applied(written, new_events)
+            written = self._upsert_state(connection, state, decided_at)
+            new_events, repaired = self._upsert_events(connection, state.id, projection.events)
+            if written:
+                repaired += self._drop_undecided_events(connection, state, decided_at)
+            return Applied(written, new_events, repaired)
 
     @staticmethod
     def _serialize_writes(connection: Connection, ticket_id: str) -> None:
@@ -424,39 +468,54 @@ class TicketStore:
             connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(ticket_id, 0))))
 
     @staticmethod
-    def _upsert_state(connection: Connection, state: TicketState) -> bool:
+    def _upsert_state(connection: Connection, state: TicketState, decided_at: datetime) -> bool:
         # The row goes in as execution parameters of a statement built once per
         # dialect (see _upsert_statement), so SQLAlchemy's compiled cache serves
         # every projection.
         upsert = _upsert_statement(connection.dialect.name)
-        return connection.execute(upsert, _row_of(state)).first() is not None
+        return connection.execute(upsert, _row_of(state, decided_at)).first() is not None
 
     @staticmethod
-    def _insert_events(
-        connection: Connection, ticket_id: str, events: Sequence[TicketEvent], replace: bool = False
-    ) -> tuple[TicketEvent, ...]:
-        """Store the log lines; answer those that were not there yet (the
-        caller holds the ticket's write lock, so the answer is exact)."""
+    def _upsert_events(
+        connection: Connection, ticket_id: str, events: Sequence[TicketEvent]
+    ) -> tuple[tuple[TicketEvent, ...], int]:
+        """Store the log lines, each replacing a line of the same number that
+        an earlier workflow task decided. Answer the lines that were not there
+        yet, and how many held lines were corrected (the caller holds the
+        ticket's write lock, so both are exact)."""
         if not events:
-            return ()
-        held = set(connection.scalars(
-            select(ticket_events.c.seq).where(
-                ticket_events.c.ticket_id == ticket_id, ticket_events.c.seq.in_([event.seq for event in events])
-            )
-        ))
-        rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in events]
-        if replace or len(held) < len(rows):
-            stmt = dialect_insert(connection, ticket_events)
-            key = [ticket_events.c.ticket_id, ticket_events.c.seq]
-            if replace:
-                changing = [name for name in rows[0] if name not in ("ticket_id", "seq")]
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=key, set_={name: stmt.excluded[name] for name in changing}
+            return (), 0
+        held = {
+            row.seq: row
+            for row in connection.execute(
+                select(*EVENT_COLUMNS).where(
+                    ticket_events.c.ticket_id == ticket_id, ticket_events.c.seq.in_([event.seq for event in events])
                 )
-            else:
-                stmt = stmt.on_conflict_do_nothing(index_elements=key)
-            connection.execute(stmt, rows)
-        return tuple(event for event in events if event.seq not in held)
+            )
+        }
+        new = tuple(event for event in events if event.seq not in held)
+        superseding = [event for event in events if event.seq in held and held[event.seq].at < event.at]
+        if new or superseding:
+            rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in (*new, *superseding)]
+            connection.execute(_event_upsert_statement(connection.dialect.name), rows)
+        repaired = sum(
+            1 for event in superseding
+            if any(getattr(held[event.seq], name) != getattr(event, name) for name in _EVENT_CONTENT if name != "at")
+        )
+        return new, repaired
+
+    @staticmethod
+    def _drop_undecided_events(connection: Connection, state: TicketState, decided_at: datetime) -> int:
+        """Remove log lines numbered beyond the state just written that an
+        earlier workflow task decided: an attempt that never committed got
+        further than the history has. (Lines of the same task, projected by a
+        concurrent update of a higher version, carry the same time and stay.)"""
+        undecided = delete(ticket_events).where(
+            ticket_events.c.ticket_id == state.id,
+            ticket_events.c.seq > state.version,
+            ticket_events.c.at < decided_at,
+        )
+        return connection.execute(undecided).rowcount
 
     @staticmethod
     def _purge(connection: Connection, state: TicketState) -> bool:
@@ -486,7 +545,7 @@ class TicketStore:
         inserted = 0
         states = iter(states)
         with write_transaction(self.engine) as connection:
-            while batch := [_row_of(state) for state in islice(states, BULK_INSERT_BATCH)]:
+            while batch := [_row_of(state, state.updated_at) for state in islice(states, BULK_INSERT_BATCH)]:
                 inserted += len(connection.execute(stmt, batch).all())
             if connection.dialect.name == "sqlite" and inserted:
                 # Loaded a batch at a time, the FTS5 index ends up as segments
@@ -616,8 +675,8 @@ class TicketStore:
             connection.execute(delete(purged_tickets).where(purged_tickets.c.ticket_id == state.id))
             connection.execute(delete(ticket_events).where(ticket_events.c.ticket_id == state.id))
             connection.execute(delete(tickets).where(tickets.c.id == state.id))
-            connection.execute(insert(tickets), _row_of(state))
-            self._insert_events(connection, state.id, projection.events)
+            connection.execute(insert(tickets), _row_of(state, _decided_at(projection)))
+            self._upsert_events(connection, state.id, projection.events)
             return True
 
     def by_reference(self, reference: str) -> list[TicketState]:

@@ -244,6 +244,66 @@ def test_a_retried_workflow_task_replaces_the_dead_attempts_times(ticket_store: 
     assert ticket_store.events(ticket_id) == created.events + retried.events
 
 
+def comments_at(state: TicketState, at: datetime, *texts: str) -> list[TicketProjection]:
+    """One workflow task that ran a comment update per text, in this order: each
+    update handler projects its own change, all at the task's time."""
+    projections = []
+    for text in texts:
+        decision = decide_comment(state, Command(comment=text), at)
+        projections.append(TicketProjection(state=decision.state, events=decision.events, decided_at=at))
+        state = decision.state
+    return projections
+
+
+def test_a_discarded_workflow_task_gives_way_to_the_committed_one(ticket_store: TicketStore) -> None:
+    """Concurrent updates make the server discard speculative workflow tasks
+    after their update handlers projected: the task runs again later with the
+    updates in another order. The read model ends holding exactly what the
+    committed history holds, though the discarded attempt got further."""
+    created = create()
+    ticket_id = created.state.id
+    ticket_store.apply(projection(created))
+    discarded = comments_at(created.state, NOW + timedelta(seconds=1), "c1", "c2", "c3", "c4", "c5")
+    for landed in discarded:
+        ticket_store.apply(landed)
+    # The committed history: the same updates, ordered otherwise and over two
+    # tasks, the second of which the read model has not seen yet.
+    first_task = comments_at(created.state, NOW + timedelta(seconds=2), "c3", "c1")
+    second_task = comments_at(first_task[-1].state, NOW + timedelta(seconds=3), "c5", "c2", "c4")
+
+    applied = [ticket_store.apply(landed) for landed in first_task]
+    assert all(landed.written for landed in applied)
+    # c3 and c1 replace c1 and c2; c3, c4 and c5 of the discarded attempt are gone.
+    assert sum(landed.repaired for landed in applied) == 2 + 3
+    assert [event.comment for event in ticket_store.events(ticket_id)][1:] == ["c3", "c1"]
+    assert ticket_store.get(ticket_id) == first_task[-1].state
+    for landed in second_task:
+        assert ticket_store.apply(landed).repaired == 0
+    committed = [*created.events, *(event for landed in first_task + second_task for event in landed.events)]
+    assert ticket_store.events(ticket_id) == committed
+    assert ticket_store.get(ticket_id) == second_task[-1].state
+    # A late copy of the discarded attempt's projections changes nothing.
+    for late in discarded:
+        assert ticket_store.apply(late) == type(applied[0])(written=False, new_events=(), repaired=0)
+    assert ticket_store.events(ticket_id) == committed
+
+
+def test_the_committed_task_wins_even_when_it_ends_at_a_lower_version(ticket_store: TicketStore) -> None:
+    """The discarded attempt ran five updates; the committed one ran two (the
+    others were refused in the new order, or arrive later): its state, lower in
+    version, replaces the discarded one's, and the lines beyond it go."""
+    created = create()
+    ticket_id = created.state.id
+    ticket_store.apply(projection(created))
+    for landed in comments_at(created.state, NOW + timedelta(seconds=1), "a", "b", "c", "d", "e"):
+        ticket_store.apply(landed)
+    committed = comments_at(created.state, NOW + timedelta(seconds=2), "b", "a")
+    for landed in committed:
+        ticket_store.apply(landed)
+    assert ticket_store.get(ticket_id) == committed[-1].state
+    assert [(event.seq, event.comment) for event in ticket_store.events(ticket_id)][1:] == [(2, "b"), (3, "a")]
+
+
 def test_concurrent_projections_of_one_ticket_end_at_the_newest(ticket_store: TicketStore) -> None:
     decisions = [create()]
     for n in range(19):

@@ -447,7 +447,9 @@ class TicketWorkflow:
         events, self._unprojected = self._unprojected, []
         # With the policy's revision the projection finds a copy that a
         # roll-out missed and sends the ticket the current one.
-        projection = TicketProjection(state=self._state, events=events, policy_revision=self._policy.revision)
+        projection = TicketProjection(
+            state=self._state, events=events, policy_revision=self._policy.revision, decided_at=workflow.now()
+        )
         try:
             await workflow.execute_local_activity(
                 PROJECT_TICKET_ACTIVITY,
@@ -469,7 +471,8 @@ class TicketWorkflow:
             events, self._unprojected = self._unprojected, []
             self._projection_behind = False
             projection = TicketProjection(
-                state=self._state, events=events, policy_revision=self._policy.revision
+                state=self._state, events=events, policy_revision=self._policy.revision,
+                decided_at=workflow.now(),
             )
             await workflow.execute_activity(
                 PROJECT_TICKET_ACTIVITY,
