@@ -12,6 +12,7 @@ from temporalio import activity
 
 from domain.alerts import AlertRule
 from domain.assignment import AssignmentMode, Candidate, choose_owner
+from domain.segments import choose_segment
 from domain.contracts import (
     PICK_OWNER_ACTIVITY,
     PREPARE_MESSAGE_INTAKE_ACTIVITY,
@@ -76,20 +77,28 @@ class IntakeActivities:
         survey, alert_rules = self._setup_of(record.response.survey_id)
         store.record_response(self._engine, record.key, record.response, record.mapped, record.received_at)
         policy = load_policy(self._engine, survey.workspace_id)
-        segment = record.mapped.segment or survey.default_segment or UNSORTED_SEGMENT
+        choice = choose_segment(
+            record.mapped.segment, policy.segment_managers, default=survey.default_segment, unnamed=UNSORTED_SEGMENT
+        )
         return SurveyRules(
             workspace_id=survey.workspace_id,
-            segment=segment,
+            segment=choice.segment,
+            unknown_segment=choice.unknown_named,
             alert_rules=alert_rules,
             policy=policy,
-            owner=self._owner(survey.workspace_id, segment),
+            owner=self._owner(survey.workspace_id, choice.segment),
         )
 
     @activity.defn(name=PREPARE_MESSAGE_INTAKE_ACTIVITY)
     def prepare_message_intake(self, question: OwnerQuestion) -> MessageRules:
         policy = load_policy(self._engine, question.workspace_id)
-        segment = question.segment if question.segment in policy.segment_managers else UNSORTED_SEGMENT
-        return MessageRules(policy=policy, segment=segment, owner=self._owner(question.workspace_id, segment))
+        # The workflow asks about UNSORTED_SEGMENT when the form or mail named none.
+        named = None if question.segment == UNSORTED_SEGMENT else question.segment
+        choice = choose_segment(named, policy.segment_managers, default=None, unnamed=UNSORTED_SEGMENT)
+        return MessageRules(
+            policy=policy, segment=choice.segment, unknown_segment=choice.unknown_named,
+            owner=self._owner(question.workspace_id, choice.segment),
+        )
 
     @activity.defn(name=PICK_OWNER_ACTIVITY)
     def pick_owner(self, question: OwnerQuestion) -> str | None:

@@ -525,6 +525,10 @@ class NewTicket(BaseModel):
     customer_email: str
     customer_name: str | None = None
     segment: str
+    # What the source named when it is not one of the workspace's segments
+    # (domain/segments.py): `segment` is then the fallback the ticket went
+    # to, and this is kept as its origin segment, the log saying why.
+    unknown_segment: str | None = None
     reported_at: datetime | None = None
     customer_comment: str | None = None
     score: int | None = None
@@ -537,6 +541,10 @@ class NewTicket(BaseModel):
     default_owner: bool = True
     comment: str = ""
     actor: str = "system:intake"
+
+
+# Who named an unknown segment, in the creation's log line.
+_NAMED_BY = {Source.SURVEY: "The response", Source.FORM: "The web form", Source.EMAIL: "The mail"}
 
 
 def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decision:
@@ -566,7 +574,7 @@ def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decisi
         response_id=new.response_id,
         customer_email=new.customer_email.strip(),
         customer_name=new.customer_name,
-        origin_segment=new.segment,
+        origin_segment=new.unknown_segment or new.segment,
         reported_at=new.reported_at or now,
         customer_comment=new.customer_comment,
         score=new.score,
@@ -581,6 +589,14 @@ def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decisi
         resolved_at=now if new.status is TicketStatus.RESOLVED else None,
     )
     comment = new.comment.strip() or f"Ticket created from a {new.source.value} source."
+    if new.unknown_segment:
+        # Said in the creation's own line, so that whoever finds the ticket in
+        # an unexpected segment reads why without another command or event.
+        named_by = _NAMED_BY.get(new.source, "Its source")
+        comment += (
+            f" {named_by} named segment '{new.unknown_segment}', which this workspace does not have:"
+            f" the ticket went to '{new.segment}'."
+        )
     return _record(
         schedule(state, policy), now, [(new.actor, EventKind.CREATED, "status", None, state.status.value, comment)]
     )

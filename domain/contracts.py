@@ -42,6 +42,9 @@ class SurveyRules(BaseModel):
 
     workspace_id: str
     segment: str = Field(description="the response's own segment (mapped, or the survey's default)")
+    # What the response named when the workspace has no such segment:
+    # `segment` is then the fallback (domain/segments.py).
+    unknown_segment: str | None = None
     alert_rules: list[AlertRule]
     policy: TicketPolicy
     # Who would own a ticket in `segment` (its assignment mode), picked up
@@ -58,6 +61,8 @@ class MessageRules(BaseModel):
     policy: TicketPolicy
     segment: str
     owner: str | None
+    # What the form or mail named when the workspace has no such segment.
+    unknown_segment: str | None = None
 
 
 class AutoReply(BaseModel):

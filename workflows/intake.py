@@ -117,6 +117,10 @@ class SurveyResponseWorkflow:
                 customer_email=mapped.customer_email or "",
                 customer_name=mapped.customer_name,
                 segment=segment,
+                # An alert rule that routes the ticket elsewhere decided its
+                # segment; otherwise the response's own, which may stand in
+                # for a segment the response named and the workspace lacks.
+                unknown_segment=rules.unknown_segment if segment == rules.segment else None,
                 reported_at=response.submitted_at,
                 customer_comment=mapped.comment,
                 score=mapped.score,
@@ -176,6 +180,7 @@ class MessageIntakeWorkflow:
             customer_email=intake.customer_email,
             customer_name=intake.customer_name,
             segment=segment,
+            unknown_segment=rules.unknown_segment,
             reported_at=intake.received_at,
             customer_comment=f"{intake.subject}\n\n{intake.message}" if intake.subject else intake.message,
             priority=Priority.MEDIUM,

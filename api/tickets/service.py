@@ -23,6 +23,7 @@ from api.errors import TranslatedError
 from api.tickets.schemas import TicketCreate
 from domain.access import Principal, Role
 from domain.commands import NewTicket, Refused, decide_create
+from domain.segments import match_segment
 from domain.ticket import Source, TicketState, TicketStatus, workflow_id_for
 from store.configuration import load_policy
 from workflows.ticket import TicketWorkflow, TicketWorkflowInput
@@ -39,17 +40,19 @@ HTTP_STATUS_OF_REFUSAL = {
 async def create_ticket(services: Services, body: TicketCreate, principal: Principal) -> TicketState:
     """Start a manual ticket's workflow and answer once the read model holds it."""
     policy = await asyncio.to_thread(load_policy, services.engine, body.workspace_id)
-    if body.segment not in policy.segment_managers:
+    # "retail" names the segment "Retail": people type names as they say them.
+    segment = match_segment(body.segment, policy.segment_managers)
+    if segment is None:
         raise TranslatedError(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             N_("unknown segment '{segment}' in workspace '{workspace}'"),
             {"segment": body.segment, "workspace": body.workspace_id},
         )
-    if not principal.may_open_ticket_in(body.workspace_id, body.segment):
+    if not principal.may_open_ticket_in(body.workspace_id, segment):
         raise TranslatedError(
             status.HTTP_403_FORBIDDEN,
             N_("you may not open tickets in segment '{segment}'"),
-            {"segment": body.segment},
+            {"segment": segment},
         )
     owner = body.owner
     if principal.role is Role.AGENT:
@@ -63,7 +66,7 @@ async def create_ticket(services: Services, body: TicketCreate, principal: Princ
         workspace_id=body.workspace_id,
         customer_email=str(body.customer_email),
         customer_name=body.customer_name,
-        segment=body.segment,
+        segment=segment,
         reported_at=body.reported_at,
         customer_comment=body.customer_comment,
         priority=body.priority,
