@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -18,7 +19,7 @@ from api.auth import router as auth
 from api.auth.caller import SignInRequired
 from api.dashboard.i18n import N_
 from api.deps import Services
-from api.errors import TranslatedError, answer_in_readers_language
+from api.errors import UNAVAILABLE, TranslatedError, answer_in_readers_language, retry_later
 from api.limits import BodySizeLimit, build_rate_limiter
 from api.configuration import router as configuration
 from api.customer import router as customer
@@ -28,7 +29,7 @@ from api.intake import router as intake
 from api.tickets import router as tickets
 from observability import configure_logging
 from settings import Settings, get_settings
-from store.db import make_engine
+from store.db import is_transient, make_engine
 from store.tickets import TicketStore
 
 DESCRIPTION = """
@@ -38,7 +39,8 @@ so a client reads its own writes. Every endpoint but the health check, the
 signed intake and the sign-in wants `Authorization: Bearer <token>` (POST
 /api/tokens makes one). Errors are `{"detail": ...}`: 401 not signed in,
 403 not allowed, 404 unknown (or outside your reach),
-409 not allowed from the current status, 413 body too large, 422 invalid input.
+409 not allowed from the current status, 413 body too large, 422 invalid input,
+503 Temporal or the database unavailable for a moment (retry after Retry-After).
 A `detail` in words is in the language of Accept-Language (English when none
 is asked for or cxloop does not speak it), named by Content-Language.
 """
@@ -66,7 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
-    app = FastAPI(title="cxloop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # UNAVAILABLE: the handlers below answer 503 to any route whose database
+    # or Temporal did not answer.
+    app = FastAPI(
+        title="cxloop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, responses=UNAVAILABLE
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: it also counts the 413s refused above.
     metrics.instrument(app)
@@ -88,8 +94,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            unavailable = TranslatedError(503, N_("Temporal is unavailable; retry later"))
-            return await answer_in_readers_language(request, unavailable)
+            return await answer_in_readers_language(request, retry_later(N_("Temporal is unavailable; retry later")))
+        raise error
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_unavailable(request: Request, error: SQLAlchemyError) -> JSONResponse:
+        # A failure of the moment (a lock held past the busy timeout, a lost
+        # serialization race, a connection refused or cut) is the client's to
+        # retry; anything else is a bug, answered 500.
+        if is_transient(error):
+            busy = retry_later(N_("the database is busy or unavailable; retry in a moment"))
+            return await answer_in_readers_language(request, busy)
         raise error
 
     return app

@@ -40,15 +40,33 @@ MEANINGS = {
     413: "body too large",
     422: "invalid input",
     429: "too many requests; see Retry-After",
-    503: "Temporal did not answer in time; retry",
+    503: "Temporal or the database is unavailable for a moment; retry after Retry-After seconds",
 }
+
+# How long a client waits before retrying a 503: Temporal and the read model
+# mostly come back within seconds (a lock released, a connection replaced).
+RETRY_AFTER_SECONDS = 2
 
 # What any route that reads a JSON body may answer before it even runs.
 BODY_ERRORS = (400, 413, 422)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "description": MEANINGS[code]} for code in codes}
+    return {code: _documented(code) for code in codes}
+
+
+def _documented(code: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {"model": Problem, "description": MEANINGS[code]}
+    if code in (429, 503):
+        answer["headers"] = {
+            "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+        }
+    return answer
+
+
+# Any route may meet a database or Temporal that is unavailable for a moment:
+# the app documents 503 on every operation (FastAPI's `responses`).
+UNAVAILABLE = error_responses(503)
 
 
 class TranslatedError(HTTPException):
@@ -69,6 +87,12 @@ class TranslatedError(HTTPException):
         self.params = dict(params or {})
         answer_headers = dict(headers) if headers else None
         super().__init__(status_code, message.format(**self.params), headers=answer_headers)
+
+
+def retry_later(message: str) -> TranslatedError:
+    """503 with Retry-After: something cxloop needs did not answer; a retry
+    soon may succeed. `message` is marked with `N_`."""
+    return TranslatedError(503, message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def answer_in_readers_language(request: Request, error: TranslatedError) -> JSONResponse:

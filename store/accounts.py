@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from domain.access import Principal, Role
 from domain.commands import N_
 from store.configuration import InvalidConfiguration, NotFound
-from store.db import make_engine, write_transaction
+from store.db import make_engine, reading, write_transaction
 from store.models import ApiToken, Segment, SegmentManager, User, UserSession
 
 PASSWORDS = PasswordHasher()
@@ -75,11 +75,14 @@ def check_password_strength(password: str) -> None:
 
 def set_password(engine: Engine, user_id: str, password: str) -> None:
     check_password_strength(password)
+    # Hashed before the transaction: it holds the write lock (on SQLite every
+    # writer's), and Argon2 takes a while on purpose.
+    password_hash = PASSWORDS.hash(password)
     with Session(engine) as session, session.begin():
         user = session.get(User, user_id)
         if user is None:
             raise AccountError(N_("unknown user"))
-        user.password_hash = PASSWORDS.hash(password)
+        user.password_hash = password_hash
         # A new password signs out every browser that used the old one.
         session.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
@@ -87,21 +90,30 @@ def set_password(engine: Engine, user_id: str, password: str) -> None:
 def authenticate(engine: Engine, username: str, password: str) -> Principal | None:
     """The user whose password this is, or None (unknown user, no password
     set, or a wrong one: the caller cannot tell which)."""
-    with Session(engine) as session, session.begin():
+    # Read, then verified outside any transaction: Argon2 takes a while on
+    # purpose, and a transaction that may write holds the write lock.
+    with reading(engine) as connection, Session(bind=connection) as session:
         # No username has a NUL, and PostgreSQL refuses one even in a look-up:
         # such a name is unknown (and still costs a hash, like any other).
         user = None if "\x00" in username else session.scalar(select(User).where(User.username == username))
-        stored = user.password_hash if user is not None and user.password_hash else _UNKNOWN_USER_HASH
-        try:
-            PASSWORDS.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
         # A deactivated user is refused like an unknown one (after the same hash).
-        if user is None or not user.password_hash or user.deactivated_at is not None:
-            return None
-        if PASSWORDS.check_needs_rehash(user.password_hash):
-            user.password_hash = PASSWORDS.hash(password)
-        return _principal(session, user)
+        principal = _principal(session, user) if user is not None and user.deactivated_at is None else None
+        stored = user.password_hash if user is not None and user.password_hash else _UNKNOWN_USER_HASH
+    try:
+        PASSWORDS.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if principal is None or stored is _UNKNOWN_USER_HASH:
+        return None
+    if PASSWORDS.check_needs_rehash(stored):
+        rehashed = PASSWORDS.hash(password)
+        with write_transaction(engine) as connection:
+            # Unless the password changed meanwhile.
+            connection.execute(
+                update(User).where(User.id == principal.user_id, User.password_hash == stored)
+                .values(password_hash=rehashed)
+            )
+    return principal
 
 
 # --- dashboard sessions ----------------------------------------------------------------
@@ -129,7 +141,7 @@ def open_session(engine: Engine, user_id: str, lifetime: timedelta) -> tuple[str
 
 
 def session_principal(engine: Engine, token: str) -> SignedIn | None:
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         row = session.get(UserSession, _hash_token(token))
         if row is None or row.expires_at <= datetime.now(UTC):
             return None
@@ -189,7 +201,7 @@ def token_principal(engine: Engine, secret: str) -> Principal | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     now = datetime.now(UTC)
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(secret)))
         if row is None or row.revoked_at is not None:
             return None
@@ -201,9 +213,8 @@ def token_principal(engine: Engine, secret: str) -> Principal | None:
         stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION
         token_id = row.id
     if stale:
-        # Its own write transaction (BEGIN IMMEDIATE on SQLite): a read
-        # transaction upgraded to a write fails at once ("database is
-        # locked") when two first uses of a token race.
+        # Its own write transaction, after the read one: a read transaction
+        # cannot write (store.db.reading).
         with write_transaction(engine) as connection:
             connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     return principal

@@ -8,25 +8,30 @@ default) and PostgreSQL (`postgresql+psycopg://...`, beyond one machine).
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, create_engine, event, pool, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-# How long a SQLite writer waits for another writer's lock before giving up
-# with "database is locked". Projection writes are short, so waiting is right.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a SQLite transaction waits for another writer's lock before giving
+# up with "database is locked" (the API then answers 503). Writes are short, so
+# waiting is right. A URL's own `?timeout=<seconds>` (pysqlite's) wins.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
-# Execution option that marks a connection's transactions as writes (below).
-_WRITE_TRANSACTION = "cxloop_write_transaction"
+# Execution option that marks a connection's transactions as reads (below).
+_READ_ONLY = "cxloop_read_only"
 
 
 def dialect_insert(connection: Connection | str, table: Table):
@@ -56,6 +61,9 @@ def _create_engine(url: str, *, sqlite_foreign_keys: bool, **engine_args) -> Eng
 
     if sa_url.database and sa_url.database != ":memory:" and not sa_url.query.get("uri"):
         Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+    if "timeout" not in sa_url.query:
+        # sqlite3.connect's timeout is SQLite's busy timeout.
+        engine_args["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, **engine_args.get("connect_args", {})}
     engine = create_engine(sa_url, **engine_args)
 
     @event.listens_for(engine, "connect")
@@ -72,30 +80,83 @@ def _create_engine(url: str, *, sqlite_foreign_keys: bool, **engine_args) -> Eng
         # cut may lose the last commits, never corrupt the file, and what it
         # loses the ticket workflows (the source of truth) still hold.
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA foreign_keys={'ON' if sqlite_foreign_keys else 'OFF'}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        # A write transaction takes SQLite's write lock up front. A deferred one
-        # that reads first and then writes cannot wait for a concurrent writer
-        # (SQLITE_BUSY_SNAPSHOT ignores busy_timeout) and fails at once.
-        immediate = connection.get_execution_options().get(_WRITE_TRANSACTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Every transaction takes SQLite's write lock up front (BEGIN
+        # IMMEDIATE), waiting up to the busy timeout for another writer to
+        # finish. A deferred transaction that reads first and writes later
+        # cannot wait: when it upgrades, SQLite fails it at once ("database is
+        # locked", busy_timeout does not apply: a writer committed after its
+        # snapshot, or holds the lock). An ORM Session's or any other
+        # transaction may write, so none is deferred unless declared a read
+        # (`reading`), and a read is made unable to write (query_only): a
+        # write there fails on its first run, in tests, not under load.
+        read_only = bool(connection.get_execution_options().get(_READ_ONLY, False))
+        pooled = connection.connection.info  # lives as long as the SQLite connection
+        if pooled.get(_READ_ONLY, False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            pooled[_READ_ONLY] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """Like `engine.begin()`, for transactions that write: on SQLite they
-    queue behind other writers (busy_timeout) rather than fail when they upgrade
-    from reading to writing."""
+    """`engine.begin()`: a transaction that writes. On SQLite every
+    transaction but a `reading` one is a write (BEGIN IMMEDIATE), so this
+    only names the intent."""
+    with engine.begin() as connection:
+        yield connection
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection whose transactions only read: on SQLite they neither take
+    nor wait for the write lock (WAL readers see the last commit while a writer
+    writes), and a write in one fails ("attempt to write a readonly
+    database"). For what is read often or long: lists, exports, sign-in checks.
+    An ORM Session reads through it with `Session(bind=connection)`."""
     with engine.connect() as connection:
-        connection.execution_options(**{_WRITE_TRANSACTION: True})
-        with connection.begin():
-            yield connection
+        connection.execution_options(**{_READ_ONLY: True})
+        yield connection
+
+
+# SQLite's primary result codes for "another connection holds a lock":
+# SQLITE_BUSY (its extended codes included) and SQLITE_LOCKED.
+_SQLITE_BUSY_OR_LOCKED = frozenset({5, 6})
+# PostgreSQL's SQLSTATEs that say "try again": the transaction lost a race
+# (serialization failure, deadlock, lock not available) or the server is going
+# away or not taking connections (admin/crash shutdown, cannot connect now, too
+# many connections). Class 08 (connection exceptions) is matched by prefix.
+_POSTGRESQL_RETRYABLE = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database failure is one of the moment, which the same request
+    may not meet when retried: a lock held past the busy timeout, a lost
+    serialization race, a connection refused, reset or terminated, no pooled
+    connection free. Not a transient: a constraint violated or a statement
+    the database refuses (a bug: answered 500 and fixed)."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:  # the dialect saw a disconnect
+        return True
+    cause = error.orig
+    if isinstance(cause, sqlite3.Error):
+        code = getattr(cause, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_BUSY_OR_LOCKED
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _POSTGRESQL_RETRYABLE or sqlstate.startswith("08")
+    # psycopg's failures to connect or to reach the server (refused, reset,
+    # timed out) carry no SQLSTATE: no server said anything.
+    return isinstance(cause, psycopg.OperationalError)
 
 
 # SQLite's text search index (migration 0004): an FTS5 virtual table and the
@@ -185,7 +246,7 @@ def current_revision(url: str) -> str | None:
 
 def ping(engine: Engine) -> None:
     """Raise when the database does not answer (for health checks)."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         connection.scalar(select(1))
 
 

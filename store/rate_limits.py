@@ -22,7 +22,7 @@ from functools import cache
 
 from sqlalchemy import Connection, Engine, delete, func, select, text
 
-from store.db import dialect_insert, write_transaction
+from store.db import dialect_insert, reading, write_transaction
 from store.models import RateLimitHitRow
 
 hits_table = RateLimitHitRow.__table__
@@ -50,7 +50,7 @@ def record_hit_if_room(
 def window(engine: Engine, key: str, now: float) -> tuple[float | None, int]:
     """The hits on `key` that count at `now`: when the first of them expires
     (None without any), and how many there are."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return _window(connection, _stored(key), now)
 
 

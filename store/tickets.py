@@ -45,7 +45,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from domain.access import TicketReach
 from domain.ticket import Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
-from store.db import dialect_insert, write_transaction
+from store.db import dialect_insert, reading, write_transaction
 from store.models import PRIORITY_RANK, TICKET_SEARCHED_COLUMNS, PurgedTicketRow, TicketEventRow, TicketRow
 
 tickets: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -559,7 +559,7 @@ class TicketStore:
     # --- reading ------------------------------------------------------------------
 
     def get(self, ticket_id: str) -> TicketState | None:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             row = connection.execute(select(*STATE_COLUMNS).where(tickets.c.id == ticket_id)).first()
         return _state_of(row) if row is not None else None
 
@@ -570,13 +570,13 @@ class TicketStore:
             .where(ticket_events.c.ticket_id == ticket_id)
             .order_by(ticket_events.c.seq)
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return [TicketEvent.model_validate(dict(row._mapping)) for row in connection.execute(stmt)]
 
     def counts(self, filters: TicketFilters) -> dict[str, int]:
         """How many tickets match, by status (every status, 0 when none) and in total."""
         counts = dict.fromkeys((status.value for status in TicketStatus), 0)
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             for status, count in _count_by_status(connection, filters):
                 counts[status.value] = count
         counts["total"] = sum(counts.values())
@@ -605,7 +605,7 @@ class TicketStore:
             stmt = stmt.where(order.after(order.decode_cursor(cursor)))
         # One row more than asked tells whether there is a next page.
         stmt = stmt.order_by(*order.order_by()).limit(limit + 1)
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             items = [_state_of(row) for row in connection.execute(stmt)]
         if len(items) <= limit:
             return TicketPage(items=items, next_cursor=None)
@@ -634,7 +634,7 @@ class TicketStore:
             .order_by(*order.order_by())
             .execution_options(yield_per=STREAM_BATCH)
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             yield from connection.execute(stmt)
 
     # --- ids: repairs from the source of truth (reconcile.py), roll-outs ---------
@@ -648,7 +648,7 @@ class TicketStore:
             stmt = stmt.where(tickets.c.workspace_id == workspace_id)
         if open_only:
             stmt = stmt.where(tickets.c.status != TicketStatus.CLOSED)
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return list(connection.scalars(stmt))
 
     def replace_from_workflow(self, projection: TicketProjection, expected_version: int | None) -> bool:
@@ -688,5 +688,5 @@ class TicketStore:
             .order_by(tickets.c.created_at.desc())
             .limit(10)
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return [_state_of(row) for row in connection.execute(stmt)]

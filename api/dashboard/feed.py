@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select
 
 from domain.ticket import Priority, TicketEvent, TicketStatus
+from store.db import reading
 from store.tickets import EVENT_COLUMNS, TicketFilters, filter_conditions, ticket_events, tickets
 
 POLL_SECONDS = 1.0
@@ -63,7 +64,7 @@ def _select(filters: TicketFilters):
 
 
 def _items(engine: Engine, stmt) -> list[FeedItem]:
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         rows = connection.execute(stmt).mappings().all()
     return [
         FeedItem(

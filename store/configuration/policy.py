@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule
 from domain.ticket import TicketPolicy
+from store.db import reading
 from store.models import EscalationRuleRow, Segment, SegmentManager, User, Workspace
 
 
@@ -82,5 +83,5 @@ def load_policy(engine: Engine, workspace_id: str) -> TicketPolicy:
 def workspace_revision(engine: Engine, workspace_id: str) -> int | None:
     """The workspace's configuration revision (one primary-key read, for every
     projection); None when there is no such workspace."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return connection.scalar(select(Workspace.config_revision).where(Workspace.id == workspace_id))
