@@ -22,6 +22,7 @@ from activities.intake import IntakeActivities
 from activities.mail import MailActivities
 from activities.notices import NoticeActivities
 from activities.rollout import RolloutActivities
+from api.dashboard import i18n
 from observability import configure_logging, watch_garbage_collector, worker_runtime
 from settings import get_settings
 from store.db import make_engine
@@ -73,6 +74,9 @@ def build_worker(
     only logs. `sandboxed`: see `workflow_runner`. Call it on the event loop
     the client runs on."""
     projection = ProjectionActivities(TicketStore(engine) if engine is not None else None, client)
+    if mail is not None and mail.wording is None:
+        # Mails speak the dashboard's catalogs (activities/ imports nothing of api/).
+        mail.wording = i18n
     if notices is None:
         settings = get_settings()
         notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)

@@ -1,51 +1,140 @@
 """Outgoing mail: the automatic reply with a ticket's reference, and
 notifications. Rendered with Jinja2 templates (activities/templates/) and sent
-over SMTP; retried by Temporal when the mail server is away."""
+over SMTP; retried by Temporal when the mail server is away.
+
+Mails speak the reader's language through the dashboard's Babel catalogs
+(`{% trans %}` in the templates; `python -m api.dashboard.catalogs` extracts
+them too). The worker hands them in (`wording`: api.dashboard.i18n), so that
+activities/ depends on nothing of api/; without them mails are English.
+
+A mail to a customer is text and HTML (multipart/alternative) and carries no
+machine id: its Message-ID is a digest of what names the mail, not the
+ticket's id, and its words say only what the customer may read.
+"""
 
 from __future__ import annotations
 
+import gettext
+import hashlib
 import smtplib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any, Protocol
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from temporalio import activity
 
+from domain.commands import N_
 from domain.contracts import SEND_AUTO_REPLY_ACTIVITY, SEND_NOTIFICATION_ACTIVITY, AutoReply, SurveyNotification
+
+ENGLISH = "en"
+
+
+class Wording(Protocol):
+    """The catalogs' side of api.dashboard.i18n that mails use."""
+
+    def translations(self, locale: str) -> gettext.NullTranslations: ...
+
+    def say(self, locale: str, phrase: Any, time_zone: str = "UTC") -> str: ...
+
+# Each render runs in the activity's own thread: the language it speaks is
+# that thread's, never another mail's.
+_speaking: ContextVar[gettext.NullTranslations] = ContextVar("mail_translations")
+
+
+def _gettext(message: str) -> str:
+    return _speaking.get(gettext.NullTranslations()).gettext(message)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return _speaking.get(gettext.NullTranslations()).ngettext(singular, plural, n)
+
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
-    autoescape=False,  # plain-text mail
+    # Text mails as written; the HTML part escapes what it shows.
+    autoescape=select_autoescape(("html",), default_for_string=False, default=False),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
+TEMPLATES.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+
+
+def message_id(seed: str) -> str:
+    """The same Message-ID on every attempt lets a mail server or client drop
+    the duplicate when a retried activity sends a mail twice; a digest, so
+    that no id of ours travels in a header."""
+    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@cxloop.localhost>"
+
 
 class MailActivities:
-    def __init__(self, smtp_host: str, smtp_port: int, sender: str) -> None:
+    def __init__(self, smtp_host: str, smtp_port: int, sender: str, wording: Wording | None = None) -> None:
         self._smtp_host = smtp_host
         self._smtp_port = smtp_port
         self._sender = sender
+        self.wording = wording
 
-    def send(self, to: str, subject: str, text: str, message_id_seed: str) -> None:
+    @contextmanager
+    def speaking(self, locale: str) -> Iterator[None]:
+        """Render in this language (English without the catalogs)."""
+        token = _speaking.set(self.wording.translations(locale) if self.wording else gettext.NullTranslations())
+        try:
+            yield
+        finally:
+            _speaking.reset(token)
+
+    def render(self, template: str, locale: str, context: Mapping[str, Any]) -> str:
+        with self.speaking(locale):
+            return TEMPLATES.get_template(template).render(**context)
+
+    def translate(self, message: str, locale: str, **params: Any) -> str:
+        """One message of the catalogs (a subject), filled in."""
+        with self.speaking(locale):
+            return _gettext(message).format(**params)
+
+    def say(self, phrase: Any, locale: str, time_zone: str = "UTC") -> str:
+        """A domain.wording phrase in the language (English: its str())."""
+        return self.wording.say(locale, phrase, time_zone) if self.wording else str(phrase)
+
+    def send(self, to: str, subject: str, text: str, message_id_seed: str, html: str | None = None) -> None:
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
         message["Subject"] = subject
-        # The same id on every attempt lets a mail server or client drop the
-        # duplicate when a retried activity sends a mail twice.
-        message["Message-ID"] = f"<{message_id_seed.replace('@', '.')}@cxloop.localhost>"
+        message["Message-ID"] = message_id(message_id_seed)
         message.set_content(text)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         with smtplib.SMTP(self._smtp_host, self._smtp_port, timeout=10) as smtp:
             smtp.send_message(message)
 
+    def send_to_customer(self, to: str, subject: str, template: str, locale: str,
+                         context: Mapping[str, Any], message_id_seed: str) -> None:
+        """A mail to a customer: the template's .txt and .html, in their language."""
+        with self.speaking(locale):
+            text = TEMPLATES.get_template(f"{template}.txt").render(**context)
+            html = TEMPLATES.get_template(f"{template}.html").render(locale=locale, **context)
+        self.send(to, subject, text, message_id_seed, html=html)
+
     @activity.defn(name=SEND_AUTO_REPLY_ACTIVITY)
     def send_auto_reply(self, reply: AutoReply) -> None:
-        subject = f"[{reply.reference}] " + (f"Re: {reply.subject}" if reply.subject else "We received your request")
-        text = TEMPLATES.get_template("auto_reply.txt").render(**reply.model_dump())
-        self.send(reply.to, subject, text, f"auto-reply.{reply.reference}")
+        # The ticket does not know the customer's language yet, nor the
+        # workspace a default one: the source language.
+        locale = ENGLISH
+        subject = f"[{reply.reference}] " + (
+            f"Re: {reply.subject}" if reply.subject else self.translate(N_("We received your request"), locale)
+        )
+        self.send_to_customer(reply.to, subject, "auto_reply", locale, reply.model_dump(),
+                              f"auto-reply.{reply.reference}")
 
     @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
     def send_notification(self, notice: SurveyNotification) -> None:
         subject = f"[cxloop] {notice.rule_name}: response {notice.response_id}"
-        text = TEMPLATES.get_template("notification.txt").render(**notice.model_dump())
+        text = self.render("notification.txt", ENGLISH, notice.model_dump())
         self.send(notice.to, subject, text, f"notice.{notice.survey_id}.{notice.response_id}.{notice.to}")

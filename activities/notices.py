@@ -1,20 +1,29 @@
 """Telling people about a ticket's change: the mails of domain.notices.
 
-The workflow decides who hears what; this activity finds the user's address,
-writes the mail (Jinja2 templates in activities/templates/) and sends it over
-SMTP. Temporal retries it while the mail server is away. The customer's mail
-carries signed links (domain.notices) to confirm the ticket is solved or to
-say it is not; they expire when the ticket would close by itself.
+The workflow decides who hears what; this activity finds the user's address
+and language, writes the mail (Jinja2 templates in activities/templates/, in
+the reader's language) and sends it over SMTP. Temporal retries it while the
+mail server is away.
+
+The customer's mail carries signed links (domain.notices) to confirm the
+ticket is solved or to say it is not; they expire when the ticket would close
+by itself. It never carries the change's comment (the team's internal record:
+a notice recorded before domain.notices left it out still has one, which the
+customer's templates do not know) nor any id of ours. The users' mails name
+who acted by name (a rule's, a user's), not by the log's id, and word the
+system's comments in the user's language (domain/wording.py).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from babel.dates import format_datetime
 from sqlalchemy import Engine
 from temporalio import activity
 
-from activities.mail import TEMPLATES, MailActivities
+from activities.mail import ENGLISH, MailActivities
+from domain.commands import N_
 from domain.notices import (
     SEND_TICKET_NOTICE_ACTIVITY,
     CustomerAction,
@@ -22,12 +31,14 @@ from domain.notices import (
     TicketNotice,
     sign_customer_link,
 )
-from store.intake import user_email
+from domain.ticket import EventKind, TicketEvent
+from domain.wording import ESCALATION_RULE_ACTOR, actor_phrase, comment_phrase, is_machine_actor
+from store.directory import names_for, recipient
 
 SUBJECTS = {
-    NoticeKind.ASSIGNED: "[{reference}] assigned to you",
-    NoticeKind.ESCALATED: "[{reference}] escalated to you",
-    NoticeKind.RESOLVED: "[{reference}] Is your request solved?",
+    NoticeKind.ASSIGNED: N_("[{reference}] assigned to you"),
+    NoticeKind.ESCALATED: N_("[{reference}] escalated to you"),
+    NoticeKind.RESOLVED: N_("[{reference}] Is your request solved?"),
 }
 
 
@@ -58,21 +69,49 @@ class NoticeActivities:
             activity.logger.info("no mail server configured: %s notice of %s not sent", notice.kind,
                                  notice.reference, extra={"ticket_id": notice.ticket_id})
             return "not sent: no mail server configured"
-        context = notice.model_dump()
-        context["ticket_url"] = f"{self._public_url}/dashboard/tickets/{notice.ticket_id}"
-        if notice.kind is NoticeKind.RESOLVED:
-            address = notice.to
-            expires_at = notice.closes_at or datetime.now(UTC) + self.DEFAULT_LINK_LIFETIME
-            context["confirm_url"] = self.customer_link(notice, CustomerAction.CONFIRM, expires_at)
-            context["not_solved_url"] = self.customer_link(notice, CustomerAction.NOT_SOLVED, expires_at)
-            context["closes_on"] = f"{expires_at:%Y-%m-%d %H:%M} UTC"
-        else:
-            address = user_email(self._engine, notice.to) if self._engine is not None else None
-            if not address:
-                activity.logger.warning("user %s has no mail address: %s notice of %s not sent", notice.to,
-                                        notice.kind, notice.reference, extra={"ticket_id": notice.ticket_id})
-                return f"not sent: no address for {notice.to}"
-        text = TEMPLATES.get_template(f"ticket_{notice.kind.value}.txt").render(**context)
-        subject = SUBJECTS[notice.kind].format(reference=notice.reference)
-        self._mail.send(address, subject, text, f"{notice.kind.value}.{notice.ticket_id}.{notice.version}")
-        return f"sent to {address}"
+        if notice.kind.to_customer:
+            return self._tell_customer(notice)
+        return self._tell_user(notice)
+
+    def _tell_customer(self, notice: TicketNotice) -> str:
+        # The ticket does not know its customer's language, nor the workspace
+        # a default one: the source language.
+        locale = ENGLISH
+        expires_at = notice.closes_at or datetime.now(UTC) + self.DEFAULT_LINK_LIFETIME
+        # Only what the customer may read: no comment, no id but the reference.
+        context = {
+            "reference": notice.reference,
+            "customer_name": notice.customer_name,
+            "confirm_url": self.customer_link(notice, CustomerAction.CONFIRM, expires_at),
+            "not_solved_url": self.customer_link(notice, CustomerAction.NOT_SOLVED, expires_at),
+            "closes_on": format_datetime(expires_at, "medium", tzinfo=UTC, locale=locale) + " UTC",
+        }
+        subject = self._mail.translate(SUBJECTS[notice.kind], locale, reference=notice.reference)
+        self._mail.send_to_customer(notice.to, subject, f"ticket_{notice.kind.value}", locale, context,
+                                    f"{notice.kind.value}.{notice.ticket_id}.{notice.version}")
+        return f"sent to {notice.to}"
+
+    def _tell_user(self, notice: TicketNotice) -> str:
+        user = recipient(self._engine, notice.to) if self._engine is not None else None
+        if user is None:
+            activity.logger.warning("user %s has no mail address: %s notice of %s not sent", notice.to,
+                                    notice.kind, notice.reference, extra={"ticket_id": notice.ticket_id})
+            return f"not sent: no address for {notice.to}"
+        names = names_for(self._engine, [notice.actor]) if self._engine is not None else {}
+        # The notice's line of the log, as the ticket's log page words it.
+        line = TicketEvent(
+            seq=notice.version, at=datetime.now(UTC), actor=notice.actor, comment=notice.comment,
+            kind=EventKind.ESCALATED_BY_RULE if notice.actor.startswith(ESCALATION_RULE_ACTOR) else EventKind.CHANGED,
+        )
+        context = {
+            **notice.model_dump(),
+            "actor": self._mail.say(actor_phrase(notice.actor, names), user.locale, user.time_zone),
+            # A rule or timer escalating: the comment says which.
+            "by_system": is_machine_actor(notice.actor),
+            "comment": self._mail.say(comment_phrase(line, names), user.locale, user.time_zone),
+            "ticket_url": f"{self._public_url}/dashboard/tickets/{notice.ticket_id}",
+        }
+        text = self._mail.render(f"ticket_{notice.kind.value}.txt", user.locale, context)
+        subject = self._mail.translate(SUBJECTS[notice.kind], user.locale, reference=notice.reference)
+        self._mail.send(user.email, subject, text, f"{notice.kind.value}.{notice.ticket_id}.{notice.version}")
+        return f"sent to {user.email}"

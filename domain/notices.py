@@ -4,6 +4,8 @@
 - the assignee, of an escalation (by hand or by rule) that gives them the ticket;
 - the customer, when the ticket is resolved: a message with a link to confirm
   (closes the ticket) and one to say it is not solved (reopens it as open).
+  The change's comment is the team's internal record: the customer's notice
+  does not carry it (what a customer reads is a reply, written as one).
 
 Customer links are signed with HMAC-SHA256 over the ticket, the action and an
 expiry, so they cannot be forged or stretched; the caller passes the time in,
@@ -30,6 +32,10 @@ class NoticeKind(StrEnum):
     ESCALATED = "escalated"
     RESOLVED = "resolved"
 
+    @property
+    def to_customer(self) -> bool:
+        return self is NoticeKind.RESOLVED
+
 
 class TicketNotice(BaseModel):
     kind: NoticeKind
@@ -44,7 +50,8 @@ class TicketNotice(BaseModel):
     customer_comment: str | None = None
     segment: str
     actor: str
-    comment: str
+    # The change's comment, for the team's mails; empty in a customer's notice.
+    comment: str = ""
     # A resolved ticket closes by itself then: the customer's links expire with it.
     closes_at: datetime | None = None
 
@@ -64,7 +71,7 @@ def notices_for(before: TicketState, after: TicketState, actor: str, comment: st
     elif after.owner and after.owner != before.owner and after.owner != actor:
         notices.append(TicketNotice(kind=NoticeKind.ASSIGNED, to=after.owner, **common))
     if after.status is TicketStatus.RESOLVED and before.status is not TicketStatus.RESOLVED:
-        notices.append(TicketNotice(kind=NoticeKind.RESOLVED, to=after.customer_email, **common))
+        notices.append(TicketNotice(kind=NoticeKind.RESOLVED, to=after.customer_email, **{**common, "comment": ""}))
     return notices
 
 

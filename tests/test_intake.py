@@ -392,7 +392,9 @@ async def test_web_form_ticket_and_auto_reply(api: ApiEnv, workspace: str) -> No
     assert ticket["reference"] == accepted["reference"]
     mail = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(email)), f"a mail to {email}")
     assert accepted["reference"] in mail[0]["Subject"]
-    assert accepted["reference"] in mail[0].get_payload() and "Hello Sam" in mail[0].get_payload()
+    text = next(part for part in mail[0].walk() if part.get_content_type() == "text/plain")
+    text = text.get_payload(decode=True).decode()
+    assert accepted["reference"] in text and "Hello Sam" in text
     assert (await api.http.post("/api/intake/form", json={"workspace_id": workspace, "customer_email": "bad",
                                                           "message": "x"})).status_code == 422
 

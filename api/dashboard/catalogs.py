@@ -39,6 +39,11 @@ ELSEWHERE = {
     "store": [("migrations/**", "ignore"), ("**.py", "python")],
     "api": [("dashboard/**", "ignore"), ("**.py", "python")],
 }
+# The mails (activities/templates/, subjects in activities/), written in their
+# reader's language with the same catalogs.
+MAILS = "activities"
+MAIL_METHODS = [("templates/**", "jinja2.ext:babel_extract"), ("**.py", "python")]
+MAIL_OPTIONS = {"templates/**": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
 
 
 def extract() -> Catalog:
@@ -57,6 +62,10 @@ def _marked_messages() -> Iterator[tuple]:
             REPOSITORY / directory, methods, keywords={"N_": None}, comment_tags=COMMENT_TAGS
         ):
             yield (f"{directory}/{filename}", *found)
+    for filename, *found in extract_from_dir(
+        REPOSITORY / MAILS, MAIL_METHODS, keywords=KEYWORDS, options_map=MAIL_OPTIONS, comment_tags=COMMENT_TAGS
+    ):
+        yield (f"{MAILS}/{filename}", *found)
 
 
 def _po_path(locale: str) -> Path:

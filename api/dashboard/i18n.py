@@ -23,14 +23,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time, format_timedelta
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -40,6 +41,8 @@ from starlette.requests import HTTPConnection
 # One marker for messages to extract, the domain's (its refusals use it too);
 # a marked message is translated where it is shown.
 from domain.commands import N_  # noqa: F401  (re-exported for api/)
+from domain.ticket import TicketEvent, TicketStatus
+from domain.wording import STATUS_LABELS, actor_phrase, change_phrase, comment_phrase
 
 CATALOGS = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -127,21 +130,99 @@ class Message(Protocol):
     params: Mapping[str, Any]
 
 
-def translate(locale: str, message: str, params: Mapping[str, Any]) -> str:
-    """A message with named {placeholders} (a refusal's, an API error's) in
-    the language, filled in. A value that is a `Message` of its own (a part
-    of the message: "2 segments" in "... still has 2 segments") is
-    translated first. A translation that names other placeholders than the
-    message (`catalogs --check` refuses one) falls back to English rather
-    than fail the answer it is part of."""
-    filled = {
-        name: translate(locale, value.message, value.params) if isinstance(value, Message) else value
-        for name, value in params.items()
-    }
+# Refusals (domain/commands.py) name statuses by their values ("cannot change
+# status from new to closed"); the reader reads the words the list shows.
+STATUS_REFUSALS = frozenset({
+    "{name} applies to {requires} tickets; this one is {status}",
+    "only a deleted ticket can be purged; this one is {status}",
+    "cannot change status from {old} to {new} (allowed: {allowed})",
+    "cannot change status from {old} to {new} (allowed: none)",
+    "a ticket cannot start as {status} (allowed: {allowed})",
+})
+STATUS_PARAMETERS = ("requires", "status", "old", "new", "allowed")
+
+
+def translate(
+    locale: str, message: str, params: Mapping[str, Any], time_zone: str = DEFAULT_TIME_ZONE
+) -> str:
+    """A message with named {placeholders} (a refusal's, an API error's, a log
+    line's) in the language, filled in. A value that is a `Message` of its own
+    (a part of the message: "2 segments" in "... still has 2 segments") is
+    translated first; a `timedelta` is written as a duration ("1 day, 2
+    hours"), a `datetime` as a date and time in `time_zone`. A translation
+    that names other placeholders than the message (`catalogs --check`
+    refuses one) falls back to English rather than fail the answer it is
+    part of."""
+    if message in STATUS_REFUSALS:
+        params = {**params, **{
+            name: _statuses(locale, params[name]) for name in STATUS_PARAMETERS if name in params
+        }}
+    filled = {name: _word(locale, value, time_zone) for name, value in params.items()}
     try:
         return translations(locale).gettext(message).format(**filled)
     except (KeyError, IndexError, ValueError):
         return message.format(**filled)
+
+
+def _word(locale: str, value: Any, time_zone: str) -> Any:
+    if isinstance(value, Message):
+        return translate(locale, value.message, value.params, time_zone)
+    if isinstance(value, timedelta):
+        return duration(locale, value)
+    if isinstance(value, datetime):
+        return format_datetime(value, "medium", tzinfo=ZoneInfo(time_zone), locale=locale)
+    return value
+
+
+def _statuses(locale: str, values: str) -> str:
+    """Status values ("new" or "open, spam") as the list's words."""
+    words = []
+    for value in str(values).split(", "):
+        try:
+            words.append(translations(locale).gettext(STATUS_LABELS[TicketStatus(value)]))
+        except ValueError:
+            words.append(value)
+    return ", ".join(words)
+
+
+def duration(locale: str, value: timedelta) -> str:
+    """A duration exactly, in the language's units: "1 Tag, 2 Stunden"."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(format_timedelta(timedelta(seconds=count * size), threshold=1, locale=locale))
+    if not parts:
+        return format_timedelta(timedelta(0), granularity="second", locale=locale)
+    return format_list(parts, style="unit", locale=locale)
+
+
+def say(locale: str, phrase: Any, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """A `domain.wording` phrase (or a plain value, as it is) in the language."""
+    return str(_word(locale, phrase, time_zone))
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a ticket's log as a person reads it."""
+
+    who: str
+    what: str
+    comment: str
+
+
+def log_line(
+    event: TicketEvent, names: Mapping[str, str], locale: str, time_zone: str = DEFAULT_TIME_ZONE
+) -> LogLine:
+    """Who (by name), what changed (in words) and why (a system comment in
+    the language; a person's as written). `names`: the directory's names of
+    the actors and owners (store.directory.names_for)."""
+    return LogLine(
+        who=say(locale, actor_phrase(event.actor, names), time_zone),
+        what=say(locale, change_phrase(event, names), time_zone),
+        comment=say(locale, comment_phrase(event, names), time_zone),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -195,6 +276,11 @@ class Formats:
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.locale)
+
+    def log_line(self, event: TicketEvent, names: Any = None) -> LogLine:
+        """A line of the ticket's log for this reader (`names`: see log_line;
+        a page without a directory shows ids)."""
+        return log_line(event, names if isinstance(names, Mapping) else {}, self.locale, self.time_zone)
 
     def local_input(self, value: datetime | None) -> str:
         """A `datetime-local` input's value, in the person's time zone."""

@@ -20,48 +20,15 @@ from api.dashboard import i18n
 from api.dashboard.i18n import N_, Formats
 from domain.access import Principal, TicketReach
 from domain.ticket import Priority, TicketStatus
+from domain.wording import EVENT_LABELS, FIELD_LABELS, PRIORITY_LABELS, STATUS_LABELS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PATH = "/dashboard/static"
 
-STATUS_LABELS = {
-    TicketStatus.NEW: N_("New"),
-    TicketStatus.OPEN: N_("Open"),
-    TicketStatus.ANSWERED: N_("Answered"),
-    TicketStatus.ESCALATED: N_("Escalated"),
-    TicketStatus.POSTPONED: N_("Postponed"),
-    TicketStatus.RESOLVED: N_("Resolved"),
-    TicketStatus.CLOSED: N_("Closed"),
-    TicketStatus.SPAM: N_("Spam"),
-    TicketStatus.DELETED: N_("Deleted"),
-}
-PRIORITY_LABELS = {
-    Priority.LOW: N_("Low"),
-    Priority.MEDIUM: N_("Medium"),
-    Priority.HIGH: N_("High"),
-    Priority.CRITICAL: N_("Critical"),
-}
-FIELD_LABELS = {
-    "status": N_("Status"),
-    "priority": N_("Priority"),
-    "segment": N_("Segment"),
-    "owner": N_("Owner"),
-    "snooze_until": N_("Snoozed until"),
-}
-EVENT_LABELS = {
-    "created": N_("Created"),
-    "changed": N_("Changed"),
-    "commented": N_("Commented"),
-    "customer_replied": N_("Customer replied"),
-    "escalated_by_rule": N_("Escalated by rule"),
-    "woke_up": N_("Woke up"),
-    "auto_closed": N_("Closed automatically"),
-    "purged": N_("Purged"),
-    "rules_replaced": N_("Escalation rules changed"),
-    "directory_replaced": N_("Segment managers changed"),
-    "rejected": N_("Rejected"),
-}
+# The ticket's words for people (statuses, priorities, fields, kinds of log
+# line) live with the rest of its wording: domain/wording.py.
+
 # The team's saved quick reasons, offered beside the free-text comment.
 QUICK_REASONS = (
     N_("Called the customer"),
@@ -82,6 +49,10 @@ SCRIPT_MESSAGES = {
     "moved": N_("Moved to %(status)s."),
     "refused": N_("Not changed: %(reason)s"),
     "unassigned": N_("Unassigned"),
+    "not_a_manager": N_("%(owner)s (not a manager of this segment)"),
+    "moved_out_of_reach": N_("Moved to %(segment)s, which you do not manage: the ticket has left your list."),
+    "handed_over": N_("Handed to %(owner)s: the ticket has left your list."),
+    "unassigned_out_of_reach": N_("Unassigned: the ticket has left your list."),
     "failed": N_("Something went wrong; try again."),
     "live": N_("Live"),
     "reconnecting": N_("Reconnecting…"),
