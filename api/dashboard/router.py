@@ -28,7 +28,7 @@ from api.dashboard.pages import Reader, render, render_fragment, safe_next
 from api.deps import Services, ServicesDep
 from api.intake.router import reachable_response
 from domain.ticket import TicketState, TicketStatus, can_transition
-from store import configuration, intake
+from store import accounts, configuration, intake
 from store.configuration import ConfigurationError
 from store.tickets import InvalidCursor, TicketPage
 
@@ -307,6 +307,9 @@ async def response_page(
 
 @router.get("/dashboard/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, services: ServicesDep) -> Response:
+    """Users, API tokens, segments and their managers, surveys with their
+    webhook and alert rules, escalation rules: read here, changed by the
+    page's script (settings.js) through the configuration API."""
     reader = Reader.of(request)
     if reader.user is None or not reader.user.is_admin:
         return render(request, reader, "forbidden.html", status_code=403, view="settings")
@@ -319,9 +322,13 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         surveys = await asyncio.to_thread(configuration.list_surveys, engine, workspace.id)
         rules = await asyncio.to_thread(configuration.list_escalation_rules, engine, workspace.id)
     alert_rules: dict[str, list[Any]] = {}
+    question_keys: dict[str, list[str]] = {}
     for survey in surveys:
         alert_rules[survey.id] = await asyncio.to_thread(intake.list_alert_rules, engine, survey.id)
+        question_keys[survey.id] = await asyncio.to_thread(configuration.question_keys, engine, survey.id)
     users = await asyncio.to_thread(configuration.list_users, engine)
+    tokens = await asyncio.to_thread(accounts.list_tokens, engine)
+    usernames = {user.id: user.username for user in users}
     response = render(
         request,
         reader,
@@ -332,9 +339,22 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         segments=segments,
         surveys=surveys,
         alert_rules=alert_rules,
+        question_keys=question_keys,
+        mapped_fields=configuration.MAPPED_FIELDS,
         escalation_rules=rules,
-        users=[u.username for u in users],
+        people=users,
+        # Who may be picked (a manager, an assignee, an owner): the active users.
+        users=[u.username for u in users if u.deactivated_at is None],
+        managed={
+            user.username: [s.name for s in segments if user.username in {m.username for m in s.managers}]
+            for user in users
+        },
+        # Each segment's managers as PUT /api/segments/{id}/managers takes them:
+        # a user's segments are saved by changing those lists.
+        segment_managers={s.id: [vars(m) for m in s.managers] for s in segments},
+        tokens=[(token, usernames.get(token.user_id, token.user_id)) for token in tokens],
         survey_names={s.id: s.name for s in surveys},
+        webhook_base=services.settings.public_url.rstrip("/") + "/api/webhooks/surveys/",
     )
     return _remember_workspace(response, workspace)
 
