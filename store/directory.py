@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from domain.ticket import TicketEvent
 from domain.wording import ALERT_RULE_ACTOR, ESCALATION_RULE_ACTOR
 from store.models import AlertRuleRow, EscalationRuleRow, User
 
@@ -60,3 +61,13 @@ def recipient(engine: Engine, username: str) -> Recipient | None:
             select(User.email, User.locale, User.time_zone).where(User.username == username)
         ).first()
     return Recipient(row.email, row.locale, row.time_zone) if row and row.email else None
+
+
+def names_for_log(engine: Engine, events: Iterable[TicketEvent]) -> dict[str, str]:
+    """The names a log's lines need: their actors, and the owners they name."""
+    keys: set[str | None] = set()
+    for event in events:
+        keys.add(event.actor)
+        if event.field == "owner":
+            keys.update((event.old, event.new))
+    return names_for(engine, keys)

@@ -62,7 +62,7 @@ async def test_create_with_two_managers_leaves_it_unassigned(api: ApiEnv, worksp
         ({"customer_email": "not-an-email"}, "customer_email"),
         ({"segment": "atlantis"}, "unknown segment 'atlantis'"),
         ({"owner": "mallory"}, "'mallory' is not a manager of segment 'retail'"),
-        ({"status": "closed"}, "cannot start as closed"),
+        ({"status": "closed"}, "cannot start as Closed"),
         ({"priority": "urgent"}, "priority"),
         ({"score": 3}, "score"),  # not a field a manual ticket has
     ],
@@ -126,7 +126,7 @@ async def test_patch_snooze(api: ApiEnv, workspace: str) -> None:
 @pytest.mark.parametrize(
     "body, code, detail",
     [
-        ({"status": "closed", "comment": "skip"}, 409, "cannot change status from new to closed"),
+        ({"status": "closed", "comment": "skip"}, 409, "cannot change status from New to Closed"),
         ({"status": "open"}, 422, "comment"),
         ({"status": "open", "comment": ""}, 422, "comment"),
         ({"customer_email": "x@example.com", "comment": "fix typo"}, 422, "customer_email cannot be changed"),

@@ -1,0 +1,168 @@
+"""The ticket's log read by a person, in their language: statuses, fields and
+the system's comments translated, rules and users named by name, on the
+ticket's page, in the feed, in refusals and in the mails to users. The log
+itself keeps its machine cause. Real HTTP (the ASGI app), the dev server, a
+real SMTP server, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from api.intake.adapters import sign_cxloop
+from store.models import UserRole
+from tests.api_fixtures import ApiEnv, eventually, name_in, user_id_for
+
+GERMAN = {"Accept-Language": "de"}
+
+
+async def events_of(api: ApiEnv, ticket_id: str) -> list[dict]:
+    return (await api.http.get(f"/api/tickets/{ticket_id}/events")).json()
+
+
+async def page_of(api: ApiEnv, path: str, language: str = "de") -> str:
+    page = await api.http.get(path, headers={"Accept-Language": language})
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+async def speaks_german(api: ApiEnv, username: str) -> None:
+    user_id = user_id_for(api.engine, username, UserRole.MANAGER)
+    answer = await api.http.patch(f"/api/users/{user_id}", json={"locale": "de"})
+    assert answer.status_code == 200, answer.text
+
+
+async def mail_about(api: ApiEnv, reference: str, to: str, subject_part: str) -> object:
+    def found():
+        return [m for m in api.mailbox.to(to) if reference in m["Subject"] and subject_part in m["Subject"]]
+    mails = await eventually(lambda: asyncio.sleep(0, result=found()), f"a mail about {reference} to {to}")
+    assert len(mails) == 1, [m["Subject"] for m in mails]
+    return mails[0]
+
+
+def text_of(mail) -> str:
+    part = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+
+
+async def test_an_escalation_by_rule_reads_in_german_by_the_rules_name(api: ApiEnv, workspace: str) -> None:
+    ann = name_in(workspace, "ann")
+    await speaks_german(api, ann)
+    rule = await api.http.post("/api/escalation-rules", json={
+        "workspace_id": workspace, "name": "Antwort überfällig", "segment": "retail", "after_seconds": 1,
+        "assignee": ann})
+    assert rule.status_code == 201, rule.text
+    rule = rule.json()
+
+    async def ticket_with_the_new_rule() -> dict:
+        # A roll-out sends the rule to running tickets; a new one reads it at its start.
+        created = await api.http.post("/api/tickets", json={
+            "workspace_id": workspace, "customer_email": "pat@example.com", "segment": "retail",
+            "comment": "Phoned in"})
+        assert created.status_code == 201, created.text
+        return created.json()
+
+    ticket = await ticket_with_the_new_rule()
+    assert ticket["owner"] == ann  # retail's only manager
+
+    async def escalated() -> list[dict]:
+        return [e for e in await events_of(api, ticket["id"]) if e["kind"] == "escalated_by_rule"]
+
+    lines = await eventually(escalated, "the rule's escalation")
+    # The log keeps its machine cause.
+    assert lines[0]["actor"] == f"rule:{rule['id']}"
+    assert lines[0]["comment"].startswith("Escalated automatically by rule 'Antwort überfällig'")
+
+    html = await page_of(api, f"/dashboard/tickets/{ticket['id']}")
+    assert "Eskalationsregel „Antwort überfällig“" in html
+    assert ("Automatisch eskaliert durch die Regel „Antwort überfällig“: nicht innerhalb von 1 Sekunde"
+            in html)
+    assert "Status: Neu → Eskaliert" in html
+    for english in (f"rule:{rule['id']}", "Escalated automatically", "escalation clock"):
+        assert english not in html, english
+
+    # The assignee's mail: in her language, the rule by its name.
+    mail = await mail_about(api, ticket["reference"], "ann@example.com", "an Sie eskaliert")
+    body = text_of(mail)
+    assert "Automatisch eskaliert durch die Regel „Antwort überfällig“" in body
+    assert "rule:" not in body and "Escalated" not in body
+    assert "Kunde: pat@example.com" in body and " - " not in body
+
+
+async def test_a_snooze_ending_reads_in_the_feed_in_german(api: ApiEnv, workspace: str) -> None:
+    created = await api.http.post("/api/tickets", json={
+        "workspace_id": workspace, "customer_email": "snooze@example.com", "segment": "b2b",
+        "comment": "Phoned in"})
+    ticket = created.json()
+    until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    snoozed = await api.http.patch(f"/api/tickets/{ticket['id']}", json={
+        "status": "postponed", "snooze_until": until, "comment": "Back on Monday"})
+    assert snoozed.status_code == 200, snoozed.text
+
+    async def woke() -> list[dict]:
+        return [e for e in await events_of(api, ticket["id"]) if e["kind"] == "woke_up"]
+
+    line = (await eventually(woke, "the snooze's end"))[0]
+    assert (line["actor"], line["comment"]) == ("system:snooze", "Snooze ended: the ticket is open again.")
+    page = await page_of(api, f"/dashboard/feed?workspace={workspace}")
+    feed = "".join(re.findall(r'<li class="feed-item.*?</li>', page, re.DOTALL))
+    assert "Zurückstellung beendet: das Ticket ist wieder offen." in feed
+    assert "Zurückstellungs-Timer" in feed and "Status: Zurückgestellt → Offen" in feed
+    # A person's comment is theirs: shown as written.
+    assert "Back on Monday" in feed
+    for english in ("Snooze ended", "system:snooze", "postponed"):
+        assert english not in feed, english
+
+
+async def test_a_refusal_names_statuses_in_the_readers_language(api: ApiEnv, workspace: str) -> None:
+    created = await api.http.post("/api/tickets", json={
+        "workspace_id": workspace, "customer_email": "pat@example.com", "segment": "b2b", "comment": "Phoned in"})
+    ticket = created.json()
+    refused = await api.http.patch(f"/api/tickets/{ticket['id']}", json={"status": "closed", "comment": "done"},
+                                   headers=GERMAN)
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "von Neu zu Geschlossen" in detail and "Offen" in detail, detail
+    assert "new" not in detail and "closed" not in detail, detail
+    # English readers read the list's words too.
+    english = await api.http.patch(f"/api/tickets/{ticket['id']}", json={"status": "closed", "comment": "done"})
+    assert "from New to Closed" in english.json()["detail"]
+
+
+async def test_a_ticket_made_by_an_alert_rule_names_the_rule(api: ApiEnv, workspace: str) -> None:
+    ann = name_in(workspace, "ann")
+    await speaks_german(api, ann)
+    survey = await api.http.post("/api/surveys", json={
+        "workspace_id": workspace, "name": "NPS", "default_segment": "retail",
+        "field_mapping": {"score": "nps", "customer_email": "email"}})
+    assert survey.status_code == 201, survey.text
+    survey = survey.json()
+    body = json.dumps({"response_id": uuid.uuid4().hex, "submitted_at": datetime.now(UTC).isoformat(),
+                       "answers": {"nps": 2, "email": "detractor@example.com"}}).encode()
+    timestamp = int(time.time())
+    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
+        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
+        "content-type": "application/json"})
+    assert accepted.status_code == 202, accepted.text
+
+    async def the_ticket() -> list[dict]:
+        listed = await api.http.get("/api/tickets", params={"workspace": workspace})
+        return listed.json()["items"]
+
+    ticket = (await eventually(the_ticket, "the detractor's ticket"))[0]
+    created = (await events_of(api, ticket["id"]))[0]
+    assert created["actor"].startswith("alert-rule:") and created["actor"].endswith("-detractor")
+
+    html = await page_of(api, f"/dashboard/tickets/{ticket['id']}")
+    assert "Alarmregel „Detractors (score 0-6)“" in html
+    assert "Von einer Aktionsalarmregel angelegt" in html
+    assert "alert-rule:" not in html
+
+    mail = await mail_about(api, ticket["reference"], "ann@example.com", "Ihnen zugewiesen")
+    body = text_of(mail)
+    assert "Alarmregel „Detractors (score 0-6)“ hat Ihnen das Ticket" in body
+    assert "alert-rule:" not in body
