@@ -515,7 +515,9 @@ INITIAL_STATUSES = frozenset(
 
 
 class NewTicket(BaseModel):
-    """Everything a ticket is born with. `reported_at` defaults to creation time."""
+    """Everything a ticket is born with. `reported_at` defaults to creation
+    time: the default "last month" window and the date filter are on it, so a
+    late-arriving response's ticket is not born outside them."""
 
     id: str
     source: Source
@@ -530,6 +532,9 @@ class NewTicket(BaseModel):
     # to, and this is kept as its origin segment, the log saying why.
     unknown_segment: str | None = None
     reported_at: datetime | None = None
+    # When the customer submitted the survey response (it may arrive weeks
+    # later): kept beside `reported_at`, which is when the ticket was made.
+    submitted_at: datetime | None = None
     customer_comment: str | None = None
     score: int | None = None
     priority: Priority = Priority.MEDIUM
@@ -576,6 +581,7 @@ def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decisi
         customer_name=new.customer_name,
         origin_segment=new.unknown_segment or new.segment,
         reported_at=new.reported_at or now,
+        submitted_at=new.submitted_at,
         customer_comment=new.customer_comment,
         score=new.score,
         created_at=now,

@@ -86,6 +86,7 @@ IMMUTABLE_FIELDS = frozenset(
         "customer_name",
         "origin_segment",
         "reported_at",
+        "submitted_at",
         "customer_comment",
         "score",
         "created_at",
@@ -137,6 +138,9 @@ class TicketState(BaseModel):
     customer_name: str | None = None
     origin_segment: str
     reported_at: datetime
+    # When the customer submitted the survey response behind the ticket (None:
+    # not a survey ticket, or one made before this was kept).
+    submitted_at: datetime | None = None
     customer_comment: str | None = None
     score: int | None = None
     created_at: datetime

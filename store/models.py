@@ -340,6 +340,9 @@ class TicketRow(Base):
     customer_name: Mapped[str | None]
     origin_segment: Mapped[str]
     reported_at: Mapped[datetime]
+    # The survey response's submission (migration 0009); reported_at is when
+    # the ticket was made.
+    submitted_at: Mapped[datetime | None]
     customer_comment: Mapped[str | None] = mapped_column(sa.Text)
     score: Mapped[int | None]
     created_at: Mapped[datetime]

@@ -671,6 +671,10 @@ class TicketStore:
             if state.purged:
                 self._purge(connection, state)
                 return True
+            if state.submitted_at is None:
+                # Kept, as by every projection (see _upsert_statement).
+                held = connection.scalar(select(tickets.c.submitted_at).where(tickets.c.id == state.id))
+                state = state.model_copy(update={"submitted_at": held})
             # The workflow says the ticket lives: a tombstone for it is as wrong as a stale row.
             connection.execute(delete(purged_tickets).where(purged_tickets.c.ticket_id == state.id))
             connection.execute(delete(ticket_events).where(ticket_events.c.ticket_id == state.id))

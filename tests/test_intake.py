@@ -79,7 +79,9 @@ async def test_signed_detractor_becomes_a_ticket_with_its_response(api: ApiEnv, 
     assert (ticket["customer_email"], ticket["customer_name"], ticket["segment"]) == ("pat@example.com", "Pat", "retail")
     assert ticket["priority"] == "high" and ticket["owner"] == name_in(workspace, "ann")
     assert ticket["survey_id"] == survey["id"] and ticket["response_id"] == key
-    assert ticket["reported_at"].startswith("2026-11-20T10:00:00")
+    # Reported when the ticket was made; the response's submission kept beside it.
+    assert ticket["submitted_at"].startswith("2026-11-20T10:00:00")
+    assert ticket["reported_at"] == ticket["created_at"]
     stored = (await api.http.get(f"/api/responses/{key}")).json()
     assert stored["platform_response_id"] == "resp-1" and stored["ticket_id"] == ticket["id"]
     assert {a["key"]: a["value"] for a in stored["answers"]} == {

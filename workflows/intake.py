@@ -121,7 +121,9 @@ class SurveyResponseWorkflow:
                 # segment; otherwise the response's own, which may stand in
                 # for a segment the response named and the workspace lacks.
                 unknown_segment=rules.unknown_segment if segment == rules.segment else None,
-                reported_at=response.submitted_at,
+                # reported_at: when the ticket is made (the list's window and
+                # date filter are on it); the submission is kept beside it.
+                submitted_at=response.submitted_at,
                 customer_comment=mapped.comment,
                 score=mapped.score,
                 priority=decision.ticket.priority,

@@ -37,7 +37,9 @@ class TicketCreate(BaseModel):
     status: TicketStatus = TicketStatus.NEW
     owner: Ref | None = Field(default=None, description="a manager of the segment; default: its only manager")
     customer_comment: Annotated[str, StringConstraints(max_length=10_000), FreeText] | None = None
-    reported_at: datetime | None = Field(default=None, description="default: now")
+    reported_at: datetime | None = Field(
+        default=None, description="default: now, when the ticket is made; the list's date filter is on it"
+    )
     comment: Comment = Field(description="why the ticket is opened; the first line of its log")
 
 
@@ -77,7 +79,10 @@ class TicketOut(BaseModel):
     customer_email: str
     customer_name: str | None
     origin_segment: str
-    reported_at: datetime
+    reported_at: datetime = Field(description="when the ticket was made: the list's date filter is on it")
+    submitted_at: datetime | None = Field(
+        default=None, description="when the customer submitted the survey response behind it"
+    )
     customer_comment: str | None
     score: int | None
     created_at: datetime
