@@ -10,7 +10,7 @@ forbidden, so that its existence does not leak.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,9 +66,21 @@ class Principal(BaseModel):
         return reach is None or ticket.owner == reach.owner or ticket.segment in reach.segments
 
     def may_open_ticket_in(self, workspace_id: str, segment: str) -> bool:
-        """Admins anywhere; managers in the segments they manage; agents in a
-        segment they may own tickets of (and the ticket becomes theirs)."""
+        """Admins anywhere; managers in the segments they manage; agents in the
+        segments they work in (their `segment_managers` membership: the
+        segments whose tickets they may own), and the ticket becomes theirs."""
         return self.is_admin or segment in self.segments.get(workspace_id, frozenset())
+
+    def segments_to_open_tickets_in(self, workspace_id: str, segments: Iterable[str]) -> list[str]:
+        """Of the workspace's `segments`, those where this user may open a
+        ticket, in the order given: what the new-ticket dialog offers."""
+        return [segment for segment in segments if self.may_open_ticket_in(workspace_id, segment)]
+
+    @property
+    def owns_the_tickets_they_open(self) -> bool:
+        """An agent sees only the tickets they own: a ticket they open is
+        theirs, or they could not see what they made."""
+        return self.role is Role.AGENT
 
     @property
     def workspaces(self) -> frozenset[str]:

@@ -374,7 +374,9 @@ async def test_create_a_ticket(dashboard: DashboardEnv, dashboard_workspace: str
     await dialog.get_by_label("Status").select_option("open")
     await dialog.get_by_label("Customer comment").fill("Invoice charged twice")
     await dialog.get_by_role("button", name="Create ticket").click()
-    await expect(dialog.locator(".form-error")).to_have_text("A comment is required.")
+    await expect(dialog.locator('[data-error-for="comment"]')).to_have_text(
+        "Say why the ticket is opened, in at most 10,000 characters."
+    )
     await dialog.get_by_label(re.compile("^Comment")).fill("Phoned in by the customer")
     await shot(page, "new-ticket")
     await dialog.get_by_role("button", name="Create ticket").click()

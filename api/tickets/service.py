@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -21,7 +22,7 @@ from api.dashboard.i18n import N_
 from api.deps import Services
 from api.errors import TranslatedError
 from api.tickets.schemas import TicketCreate
-from domain.access import Principal, Role
+from domain.access import Principal
 from domain.commands import NewTicket, Refused, decide_create
 from domain.segments import match_segment
 from domain.ticket import Source, TicketState, TicketStatus, workflow_id_for
@@ -49,16 +50,14 @@ async def create_ticket(services: Services, body: TicketCreate, principal: Princ
             {"segment": body.segment, "workspace": body.workspace_id},
         )
     if not principal.may_open_ticket_in(body.workspace_id, segment):
-        raise TranslatedError(
-            status.HTTP_403_FORBIDDEN,
-            N_("you may not open tickets in segment '{segment}'"),
-            {"segment": segment},
-        )
+        raise _not_your_segment(principal, body.workspace_id, segment, policy.segment_managers)
     owner = body.owner
-    if principal.role is Role.AGENT:
-        # An agent's ticket is theirs, or they could not see what they made.
+    if principal.owns_the_tickets_they_open:
         if owner not in (None, principal.username):
-            raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("an agent opens tickets for themselves only"))
+            raise TranslatedError(
+                status.HTTP_403_FORBIDDEN,
+                N_("As an agent, you own the tickets you open: leave the owner out, or name yourself."),
+            )
         owner = principal.username
     new = NewTicket(
         id=str(uuid.uuid4()),
@@ -90,6 +89,25 @@ async def create_ticket(services: Services, body: TicketCreate, principal: Princ
     )
     return await _answer(
         services.temporal.execute_update_with_start_workflow(TicketWorkflow.sync, start_workflow_operation=start)
+    )
+
+
+def _not_your_segment(
+    principal: Principal, workspace_id: str, segment: str, segments: Iterable[str]
+) -> TranslatedError:
+    """403 for a ticket opened outside the caller's segments, naming the ones
+    they may open tickets in (domain/access.py decides which)."""
+    yours = principal.segments_to_open_tickets_in(workspace_id, sorted(segments))
+    if not yours:
+        return TranslatedError(
+            status.HTTP_403_FORBIDDEN,
+            N_("You work in no segment of workspace '{workspace}', so you cannot open tickets there."),
+            {"workspace": workspace_id},
+        )
+    return TranslatedError(
+        status.HTTP_403_FORBIDDEN,
+        N_("You can open tickets only in the segments you work in ({segments}), not in '{segment}'."),
+        {"segment": segment, "segments": ", ".join(yours)},
     )
 
 

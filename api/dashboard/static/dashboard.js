@@ -236,23 +236,55 @@
 
   // --- new ticket --------------------------------------------------------------------
 
+  /* The new-ticket dialog offers the segments where the reader may open a
+   * ticket (the page rendered only those) and, for an agent, no choice of
+   * owner: their ticket is theirs. A refusal is said for a person: a field the
+   * API finds invalid (FastAPI's 422 lists them) gets the form's own message
+   * under that field; any other refusal shows the API's detail, which it
+   * words in the reader's language. */
   function initNewTicket() {
     const form = document.getElementById("new-ticket-form");
     if (!form) return;
-    refreshOwners(form.elements.segment);
+    const fieldErrors = JSON.parse(form.dataset.fieldErrors || "{}");
+    const fixedOwner = form.elements.owner && form.elements.owner.hasAttribute("data-fixed-owner");
+    if (!fixedOwner) refreshOwners(form.elements.segment);
+
+    const fieldError = (name) => $(`[data-error-for="${name}"]`, form);
+    function clearFieldErrors() {
+      $$("[data-error-for]", form).forEach((element) => { element.hidden = true; element.textContent = ""; });
+      $$("[aria-invalid]", form).forEach((element) => element.removeAttribute("aria-invalid"));
+    }
+    /* Each named field's message under it; answers whether any was shown. */
+    function showFieldErrors(names) {
+      let first = null;
+      names.forEach((name) => {
+        const element = fieldError(name);
+        const control = form.elements[name];
+        if (!element || !control) return;
+        element.textContent = fieldErrors[name];
+        element.hidden = false;
+        control.setAttribute("aria-invalid", "true");
+        if (!first) first = control;
+      });
+      if (first) first.focus();
+      return first !== null;
+    }
+    form.addEventListener("input", (event) => {
+      const name = event.target.name;
+      if (name && fieldError(name)) { fieldError(name).hidden = true; event.target.removeAttribute("aria-invalid"); }
+    });
+    form.closest("dialog").addEventListener("close", clearFieldErrors);
+
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (!form.elements.segment.value) return;  // no segment to open a ticket in
       const value = (name) => form.elements[name].value.trim();
-      if (!value("customer_email") || !form.elements.customer_email.checkValidity()) {
-        showError(form, form.elements.customer_email.validationMessage || "customer_email");
-        form.elements.customer_email.focus();
-        return;
-      }
-      if (!value("comment")) {
-        showError(form, t("comment_required"));
-        form.elements.comment.focus();
-        return;
-      }
+      clearFieldErrors();
+      showError(form, "");
+      const missing = [];
+      if (!value("customer_email") || !form.elements.customer_email.checkValidity()) missing.push("customer_email");
+      if (!value("comment")) missing.push("comment");
+      if (showFieldErrors(missing)) return;
       const body = {
         workspace_id: form.dataset.workspace,
         customer_email: value("customer_email"),
@@ -263,14 +295,37 @@
       };
       if (value("customer_name")) body.customer_name = value("customer_name");
       if (value("customer_comment")) body.customer_comment = value("customer_comment");
-      if (value("owner")) body.owner = value("owner");
+      if (!fixedOwner && value("owner")) body.owner = value("owner");
       busy(form, true);
+      const notOpened = (reason) => (form.dataset.notOpened || "%(reason)s").split("%(reason)s").join(reason);
+      let response = null;
+      let payload = null;
       try {
-        const ticket = await api("POST", "/api/tickets", body);
-        window.location.assign("/dashboard/tickets/" + encodeURIComponent(ticket.id));
-      } catch (refusal) {
-        showError(form, t("refused", { reason: refusal.reason }));
-        busy(form, false);
+        response = await fetch("/api/tickets", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          body: JSON.stringify(body),
+        });
+        payload = await response.json();
+      } catch (error) {
+        payload = null;
+      }
+      if (response && response.ok && payload && payload.id) {
+        window.location.assign("/dashboard/tickets/" + encodeURIComponent(payload.id));
+        return;
+      }
+      busy(form, false);
+      const detail = payload && payload.detail;
+      if (Array.isArray(detail)) {
+        // Pydantic's words name types and constraints: each field gets ours.
+        const fields = detail.map((item) => (item.loc || []).filter((part) => part !== "body")[0] || "");
+        const known = [...new Set(fields)].filter((name) => name in fieldErrors && fieldError(name));
+        if (!showFieldErrors(known)) showError(form, notOpened(fieldErrors[""]));
+      } else if (typeof detail === "string" && detail) {
+        showError(form, notOpened(detail));
+      } else {
+        showError(form, notOpened(t("failed")));
       }
     });
   }
