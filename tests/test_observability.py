@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.projection import ProjectionActivities
-from domain.commands import NewTicket, decide_create, decide_due_timers
+from domain.commands import Command, NewTicket, decide_comment, decide_create, decide_due_timers
 from domain.escalation import EscalationRule
 from domain.ticket import Source, TicketProjection, TicketStatus
 from observability import TicketLogFormatter, worker_runtime
@@ -263,6 +263,33 @@ def test_a_retried_projection_is_counted_once(ticket_store: TicketStore) -> None
     assert total(scraped, "cxloop_projection_lag_seconds_count") == 3
     assert 19 * 60 < total(scraped, "cxloop_projection_lag_seconds_sum") < 21 * 60
     assert ticket_store.get(new.id).status is TicketStatus.ESCALATED
+
+
+def test_log_lines_of_an_uncommitted_workflow_task_are_counted_when_repaired(ticket_store: TicketStore) -> None:
+    """A discarded workflow task projected two comments; the committed task,
+    decided later, ran them in the other order: the worker counts the two
+    lines it corrected."""
+    metrics_address = free_address()
+    runtime = worker_runtime(metrics_address)
+    environment = ActivityEnvironment()
+    environment.metric_meter = runtime.metric_meter
+    project = ProjectionActivities(ticket_store).project_ticket
+    now = datetime.now(UTC)
+    new = NewTicket(id=str(uuid.uuid4()), source=Source.MANUAL, customer_email="c@example.com", segment="retail",
+                    comment="by phone")
+    created = decide_create(new, default_policy(), now)
+    environment.run(project, TicketProjection(state=created.state, events=created.events, decided_at=now))
+    for attempt, order in ((1, ("first", "second")), (2, ("second", "first"))):
+        state = created.state
+        at = now + timedelta(seconds=attempt)
+        for text in order:
+            decision = decide_comment(state, Command(comment=text), at)
+            environment.run(project, TicketProjection(state=decision.state, events=decision.events, decided_at=at))
+            state = decision.state
+
+    scraped = httpx.get(f"http://{metrics_address}/metrics", timeout=5).text
+    assert total(scraped, "cxloop_projection_repairs") == 2
+    assert [event.comment for event in ticket_store.events(new.id)] == ["by phone", "second", "first"]
 
 
 def test_a_taken_metrics_address_leaves_the_worker_without_an_endpoint(caplog: pytest.LogCaptureFixture) -> None:

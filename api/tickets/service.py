@@ -13,14 +13,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import HTTPException, status
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.dashboard.i18n import N_
 from api.deps import Services
-from api.errors import TranslatedError
+from api.errors import TranslatedError, retry_later
 from api.tickets.schemas import TicketCreate
 from domain.access import Principal
 from domain.commands import NewTicket, Refused, decide_create
@@ -115,6 +119,10 @@ def _not_your_segment(
 # configuration roll-out, say) is refused by the server before anything was
 # applied: sending it again is safe.
 RETRIED_UPDATE_FAILURES = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED)
+# More updates of one ticket in flight than Temporal admits at once (10 per
+# workflow by default; the SDK has already retried with backoff): the client
+# is told to retry shortly, like any other moment of contention.
+BUSY_TICKET_FAILURES = (*RETRIED_UPDATE_FAILURES, RPCStatusCode.RESOURCE_EXHAUSTED)
 UPDATE_ATTEMPTS = 3
 
 
@@ -137,10 +145,8 @@ async def send_command(
             if error.status in RETRIED_UPDATE_FAILURES and attempt < UPDATE_ATTEMPTS:
                 await asyncio.sleep(0.05 * attempt)
                 continue
-            if error.status in RETRIED_UPDATE_FAILURES:
-                raise TranslatedError(
-                    status.HTTP_503_SERVICE_UNAVAILABLE, N_("the ticket is busy; retry the request")
-                ) from None
+            if error.status in BUSY_TICKET_FAILURES:
+                raise retry_later(N_("the ticket is busy; retry the request")) from None
             raise
     raise AssertionError("unreachable")
 
@@ -158,10 +164,8 @@ async def _answer(pending) -> TicketState:
             raise HTTPException(HTTP_STATUS_OF_REFUSAL[cause.type], cause.message) from None
         # The payload did not even decode into the command (a wrong type).
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(cause or failed)) from None
-    except TimeoutError:
-        raise TranslatedError(
-            status.HTTP_503_SERVICE_UNAVAILABLE, N_("the ticket did not answer in time; retry the request")
-        ) from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise retry_later(N_("the ticket did not answer in time; retry the request")) from None
 
 
 def _refusal(code: str, message: str, params: dict[str, str] | None = None) -> TranslatedError:
