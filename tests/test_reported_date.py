@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import insert, inspect
 
+import reconcile
 from api.auth.caller import SESSION_COOKIE
 from api.intake.adapters import sign_cxloop
 from domain.ticket import Priority, Source, TicketProjection, TicketState, reference_for
@@ -162,3 +163,15 @@ def _ticket(ticket_id: str, source: Source, response_id: str | None, made: datet
         origin_segment="retail", reported_at=made, created_at=made, segment="retail", version=1,
         updated_at=made, escalation_clock_started_at=made,
     )
+
+
+def test_a_backfilled_submission_is_no_divergence_for_reconcile() -> None:
+    """A workflow from before `submitted_at` holds none; the read model's
+    backfilled one is not a difference to repair (reconcile.py), while a
+    workflow that holds one is the truth."""
+    made = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    truth = _ticket("t", Source.SURVEY, "r1", made)
+    held = truth.model_copy(update={"submitted_at": made - LATE})
+    assert reconcile.compare("t", held, [], truth, []) is None
+    fix = reconcile.compare("t", held, [], truth.model_copy(update={"submitted_at": made}), [])
+    assert fix is not None and set(fix.changed_fields) == {"submitted_at"}
