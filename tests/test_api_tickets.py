@@ -285,17 +285,20 @@ async def test_export_matches_the_list_cell_by_cell(api: ApiEnv, workspace: str)
     assert "attachment" in response.headers["content-disposition"]
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("Response ID", "Customer email", "Origin segment", "Current segment", "Ticket owner",
-                       "Priority", "Status", "Reported on (UTC)", "Customer comment")
+    assert rows[0] == ("Ticket", "Response ID", "Customer name", "Customer email", "Origin segment",
+                       "Current segment", "Ticket owner", "Priority", "Status", "Score", "Reported on (UTC)",
+                       "Customer comment")
+    # Statuses and priorities as the list words them (tests/test_export_language.py: in other languages).
+    words = {"new": "New", "open": "Open", "low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
     expected = [
-        (t["response_id"], t["customer_email"], t["origin_segment"], t["segment"], t["owner"], t["priority"],
-         t["status"], datetime.fromisoformat(t["reported_at"]).astimezone(UTC).replace(tzinfo=None),
-         t["customer_comment"])
+        (t["reference"], t["response_id"], t["customer_name"], t["customer_email"], t["origin_segment"],
+         t["segment"], t["owner"], words[t["priority"]], words[t["status"]], t["score"],
+         datetime.fromisoformat(t["reported_at"]).astimezone(UTC).replace(tzinfo=None), t["customer_comment"])
         for t in listed
     ]
     # Excel keeps milliseconds at best; compare reported times to the second.
     def trimmed(row):
-        return row[:7] + (row[7].replace(microsecond=0),) + row[8:]
+        return row[:10] + (row[10].replace(microsecond=0),) + row[11:]
     assert [trimmed(r) for r in rows[1:]] == [trimmed(r) for r in expected]
     assert len(expected) == 3
 
@@ -307,6 +310,6 @@ async def test_export_keeps_a_customers_formula_as_text(api: ApiEnv, workspace: 
         await create(api, workspace, customer_comment=comment)
     response = await api.http.get("/api/tickets/export.xlsx", params={"workspace": workspace})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
-    cells = [row[8] for row in sheet.iter_rows(min_row=2)]
+    cells = [row[11] for row in sheet.iter_rows(min_row=2)]
     assert sorted(cell.value for cell in cells) == sorted(['=HYPERLINK("http://evil.example","click")', "#N/A", "=1+1"])
     assert {cell.data_type for cell in cells} == {"s"}

@@ -548,8 +548,8 @@ async def test_download_excel_of_what_the_filters_show(
     sheet = openpyxl.load_workbook(path, read_only=True).active
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == [title for title, _ in COLUMNS]
-    assert [row[1] for row in rows[1:]] == ["one@example.com", "two@example.com"]
-    assert {row[3] for row in rows[1:]} == {"b2b"}
+    assert [row[3] for row in rows[1:]] == ["one@example.com", "two@example.com"]
+    assert {row[5] for row in rows[1:]} == {"b2b"}
 
 
 # --- signing in ---------------------------------------------------------------------------

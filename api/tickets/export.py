@@ -1,4 +1,6 @@
-"""The Excel export: exactly the rows and columns of the list, every page.
+"""The Excel export: what the list shows, every page, in the reader's
+language (headers, statuses and priorities as the list words them), the
+ticket's reference first.
 
 openpyxl's write-only mode appends rows to a temporary file rather than
 building the sheet in memory, and the rows come from the store as a stream, so
@@ -8,7 +10,9 @@ Most of an export's time is openpyxl's, cell by cell, so each row costs it as
 little as it can: the store reads only the sheet's columns, as plain tuples
 (not a validated TicketState per ticket); cells are plain values, except the
 date, one cell styled once and refilled for every row; and openpyxl writes
-its XML with lxml (a dependency for that reason: `openpyxl.LXML`)."""
+its XML with lxml (a dependency for that reason: `openpyxl.LXML`). The
+reader's words are looked up once per export (each header, status and
+priority), never per row: a row's status is one lookup in a dict."""
 
 from __future__ import annotations
 
@@ -23,35 +27,46 @@ from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 
+from api.dashboard import i18n
+from api.dashboard.i18n import N_
+from domain.ticket import Priority, TicketStatus
+from domain.wording import PRIORITY_LABELS, STATUS_LABELS
 from store.tickets import TicketFilters, TicketSort, TicketStore
 
-# Each column: its title, and the read model's column it shows.
+# Each column: its title (as the list's, in the reader's language), and the
+# read model's column it shows.
 COLUMNS = (
-    ("Response ID", "response_id"),
-    ("Customer email", "customer_email"),
-    ("Origin segment", "origin_segment"),
-    ("Current segment", "segment"),
-    ("Ticket owner", "owner"),
-    ("Priority", "priority"),
-    ("Status", "status"),
+    (N_("Ticket"), "reference"),
+    (N_("Response ID"), "response_id"),
+    (N_("Customer name"), "customer_name"),
+    (N_("Customer email"), "customer_email"),
+    (N_("Origin segment"), "origin_segment"),
+    (N_("Current segment"), "segment"),
+    (N_("Ticket owner"), "owner"),
+    (N_("Priority"), "priority"),
+    (N_("Status"), "status"),
+    (N_("Score"), "score"),
     # Excel has no time zones: the sheet says which one it uses.
-    ("Reported on (UTC)", "reported_at"),
-    ("Customer comment", "customer_comment"),
+    (N_("Reported on (UTC)"), "reported_at"),
+    (N_("Customer comment"), "customer_comment"),
 )
 # openpyxl's own default for a datetime cell.
 REPORTED_ON_FORMAT = "yyyy-mm-dd h:mm:ss"
 
 
-def write_export(store: TicketStore, filters: TicketFilters, sort: TicketSort) -> str:
-    """Write the matching tickets to a temporary .xlsx file and return its path
-    (the caller deletes it once sent)."""
+def write_export(
+    store: TicketStore, filters: TicketFilters, sort: TicketSort, locale: str = i18n.SOURCE_LOCALE
+) -> str:
+    """Write the matching tickets to a temporary .xlsx file in the reader's
+    language and return its path (the caller deletes it once sent)."""
+    words = i18n.translations(locale).gettext
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Tickets")
+    sheet = workbook.create_sheet(words(N_("Tickets")))
     sheet.freeze_panes = "A2"
     bold = Font(bold=True)
     header = []
     for title, _ in COLUMNS:
-        cell = WriteOnlyCell(sheet, value=title)
+        cell = WriteOnlyCell(sheet, value=words(title))
         cell.font = bold
         header.append(cell)
     sheet.append(header)
@@ -62,7 +77,9 @@ def write_export(store: TicketStore, filters: TicketFilters, sort: TicketSort) -
     reported_on = WriteOnlyCell(sheet)
     reported_on.number_format = REPORTED_ON_FORMAT
     tickets = store.iter_columns(filters, [column for _, column in COLUMNS], sort)
-    for row in sheet_rows(tickets, reported_on):
+    statuses = {status: words(label) for status, label in STATUS_LABELS.items()}
+    priorities = {priority: words(label) for priority, label in PRIORITY_LABELS.items()}
+    for row in sheet_rows(tickets, reported_on, statuses, priorities):
         sheet.append(row)
     handle, path = tempfile.mkstemp(prefix="cxloop-export-", suffix=".xlsx")
     os.close(handle)
@@ -74,15 +91,25 @@ def write_export(store: TicketStore, filters: TicketFilters, sort: TicketSort) -
     return path
 
 
-def sheet_rows(tickets: Iterator[Any], reported_on: Cell) -> Iterator[tuple[Any, ...]]:
+def sheet_rows(
+    tickets: Iterator[Any],
+    reported_on: Cell,
+    statuses: dict[TicketStatus, str],
+    priorities: dict[Priority, str],
+) -> Iterator[tuple[Any, ...]]:
     """The sheet's row for each ticket, a row of COLUMNS' fields in order;
-    `reported_on` is the date's cell, refilled for every row."""
+    `reported_on` is the date's cell, refilled for every row; `statuses` and
+    `priorities` are their words in the reader's language."""
     sheet = reported_on.parent
-    for response_id, email, origin, segment, owner, priority, status, reported_at, comment in tickets:
+    for (
+        reference, response_id, name, email, origin, segment, owner, priority, status, score, reported_at,
+        comment,
+    ) in tickets:
         reported_on.value = reported_at.astimezone(UTC).replace(tzinfo=None)
         yield (
-            as_text(sheet, response_id), as_text(sheet, email), as_text(sheet, origin), as_text(sheet, segment),
-            as_text(sheet, owner), priority.value, status.value, reported_on, as_text(sheet, comment),
+            reference, as_text(sheet, response_id), as_text(sheet, name), as_text(sheet, email),
+            as_text(sheet, origin), as_text(sheet, segment), as_text(sheet, owner), priorities[priority],
+            statuses[status], score, reported_on, as_text(sheet, comment),
         )
 
 

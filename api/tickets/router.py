@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 
 from api.auth.caller import PrincipalDep
 from api.configuration.fields import NO_CONTROL_CHARACTERS
+from api.dashboard import i18n
 from api.deps import ServicesDep
 from api.errors import BODY_ERRORS, error_responses
 from api.tickets import service
@@ -135,10 +136,16 @@ async def count_tickets(services: ServicesDep, filters: FiltersDep) -> StatusCou
     response_class=FileResponse,
     responses={200: {"content": {XLSX: {}}, "description": "the tickets, one row each"}},
 )
-async def export_tickets(services: ServicesDep, filters: FiltersDep, sort: SortParam = "-reported_at") -> FileResponse:
-    path = await asyncio.to_thread(write_export, services.tickets, filters, sort)
+async def export_tickets(
+    request: Request, services: ServicesDep, filters: FiltersDep, sort: SortParam = "-reported_at"
+) -> FileResponse:
+    # In the reader's language, negotiated as the API's errors are.
+    locale = i18n.locale_of(request)
+    path = await asyncio.to_thread(write_export, services.tickets, filters, sort, locale)
     return FileResponse(
-        path, media_type=XLSX, filename=export_filename(datetime.now(UTC)), background=BackgroundTask(os.unlink, path)
+        path, media_type=XLSX, filename=export_filename(datetime.now(UTC)),
+        headers={"Content-Language": locale, "Vary": "Accept-Language, Cookie"},
+        background=BackgroundTask(os.unlink, path),
     )
 
 
