@@ -27,8 +27,8 @@ from api.auth.caller import PageCallerDep, check_csrf, page_caller
 from api.dashboard.pages import Reader, render, render_fragment, safe_next
 from api.deps import Services, ServicesDep
 from api.intake.router import reachable_response
-from domain.ticket import TicketState, TicketStatus, can_transition
-from store import accounts, configuration, intake
+from domain.ticket import TRANSITIONS, TicketState, TicketStatus, can_transition
+from store import accounts, configuration, directory, intake
 from store.configuration import ConfigurationError
 from store.tickets import InvalidCursor, TicketPage
 
@@ -37,6 +37,19 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(page_caller)])
 
 PAGE_SIZE = 25
 KANBAN_COLUMN_SIZE = 50
+# The board's columns for the work in hand; the others (finished, not real)
+# are folded unless the status filter asks for them, so that a screen holds
+# the board without scrolling sideways.
+KANBAN_WORKING = frozenset(
+    {
+        TicketStatus.NEW,
+        TicketStatus.OPEN,
+        TicketStatus.ANSWERED,
+        TicketStatus.ESCALATED,
+        TicketStatus.POSTPONED,
+        TicketStatus.RESOLVED,
+    }
+)
 COOKIE_MAX_AGE = 365 * 24 * 3600
 VIEWS = ("list", "feed", "kanban")
 
@@ -136,7 +149,8 @@ async def ticket_feed(request: Request, services: ServicesDep) -> Response:
     items = await asyncio.to_thread(feed.latest, services.engine, query.ticket_filters(reader))
     newest = items[0].event.at if items else datetime.now(UTC)
     stream_url = f"/dashboard/feed/stream?{query.query_string()}&{urlencode({'since': newest.isoformat()})}"
-    response = render(request, reader, "feed.html", items=items, stream_url=stream_url, **context)
+    names = await asyncio.to_thread(directory.names_for_log, services.engine, [item.event for item in items])
+    response = render(request, reader, "feed.html", items=items, names=names, stream_url=stream_url, **context)
     return _remember_workspace(response, workspace)
 
 
@@ -148,10 +162,16 @@ async def ticket_feed_stream(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: each new log line as `event: ticket-event` with
-    `data: {"key", "html"}` (the feed item, rendered for the reader)."""
+    `data: {"key", "html"}` (the feed item, rendered for the reader), and
+    after each batch of them the counts by status above the views as
+    `event: counts` with `data: {"<status>" | "total": "<count, formatted>"}`
+    (a new ticket, a change of status: the counts change with the lines)."""
     reader = Reader.of(request)
     workspace = await _workspace(request, services)
-    filters = DashboardQuery.parse(request.query_params, workspace.id, reader.today()).ticket_filters(reader)
+    query = DashboardQuery.parse(request.query_params, workspace.id, reader.today())
+    filters = query.ticket_filters(reader)
+    # Like the page's counts, they ignore the status filter: each is a tab.
+    count_filters = query.ticket_filters(reader, with_status=False)
     start = since or datetime.now(UTC)
     if last_event_id:  # a reconnecting EventSource resumes where it was
         try:
@@ -175,12 +195,18 @@ async def ticket_feed_stream(
             items = watermark.take(
                 await asyncio.to_thread(feed.since, services.engine, filters, watermark.poll_from)
             )
+            names = await asyncio.to_thread(
+                directory.names_for_log, services.engine, [item.event for item in items]
+            ) if items else {}
             for item in items:
-                html = render_fragment(reader, "_feed_item.html", item=item, fresh=True)
+                html = render_fragment(reader, "_feed_item.html", item=item, names=names, fresh=True)
                 data = json.dumps({"key": item.key, "html": html})
                 yield f"id: {watermark.newest.isoformat()}\nevent: ticket-event\ndata: {data}\n\n"
             if items:
                 quiet_since = loop.time()
+                counts = await asyncio.to_thread(services.tickets.counts, count_filters)
+                data = json.dumps({status: reader.formats.number(count) for status, count in counts.items()})
+                yield f"event: counts\ndata: {data}\n\n"
             elif loop.time() - quiet_since > feed.KEEPALIVE_SECONDS:
                 quiet_since = loop.time()
                 yield ": keep-alive\n\n"
@@ -206,15 +232,25 @@ async def ticket_kanban(request: Request, services: ServicesDep) -> Response:
             page = await asyncio.to_thread(
                 services.tickets.list, column_filters, query.sort, None, KANBAN_COLUMN_SIZE
             )
-        columns.append((status, page.items, context["counts"][status.value]))
+        folded = status not in KANBAN_WORKING and status.value not in query.status
+        columns.append((status, page.items, context["counts"][status.value], folded))
     moves = {
         ticket.id: [
             s.value for s in TicketStatus if can_transition(ticket.status, s, ticket.status_before_delete)
         ]
-        for _, items, _ in columns
+        for _, items, _, _ in columns
         for ticket in items
     }
-    response = render(request, reader, "kanban.html", columns=columns, moves=moves, **context)
+    # The lifecycle, for the page's script to offer a moved card its next
+    # moves (a deleted ticket's only move, its restore, is on its card).
+    transitions = {
+        status.value: [s.value for s in TicketStatus if s in TRANSITIONS[status]]
+        for status in TicketStatus
+        if status is not TicketStatus.DELETED
+    }
+    response = render(
+        request, reader, "kanban.html", columns=columns, moves=moves, transitions=transitions, **context
+    )
     return _remember_workspace(response, workspace)
 
 
@@ -241,6 +277,8 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
     if ticket.segment not in segments:  # a segment renamed or removed since
         segments[ticket.segment] = [ticket.owner] if ticket.owner else []
     comments = _comments(events)
+    # The log names rules and people by id: the page names them by name.
+    names = await asyncio.to_thread(directory.names_for_log, services.engine, events)
     allowed = [s.value for s in TicketStatus if can_transition(ticket.status, s, ticket.status_before_delete)]
     return render(
         request,
@@ -249,6 +287,7 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
         ticket=ticket,
         events=events,
         comments=comments,
+        names=names,
         segments=segments,
         allowed_statuses=allowed,
         default_snooze=_default_snooze(reader),
@@ -297,9 +336,14 @@ async def response_page(
         if partial:
             return HTMLResponse(render_fragment(reader, "_not_found.html", what="response"), status_code=404)
         return render(request, reader, "not_found.html", status_code=404, what="response")
+    survey_name = None  # a survey deleted since: its id is all there is
+    try:
+        survey_name = (await asyncio.to_thread(configuration.get_survey, services.engine, stored.survey_id)).name
+    except ConfigurationError:
+        pass
     if partial:
-        return HTMLResponse(render_fragment(reader, "_response.html", stored=stored))
-    return render(request, reader, "response.html", stored=stored)
+        return HTMLResponse(render_fragment(reader, "_response.html", stored=stored, survey_name=survey_name))
+    return render(request, reader, "response.html", stored=stored, survey_name=survey_name)
 
 
 # --- settings --------------------------------------------------------------------------
