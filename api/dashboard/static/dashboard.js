@@ -141,13 +141,19 @@
   function refreshOwners(segmentSelect, keep) {
     const ownerSelect = document.getElementById(segmentSelect.dataset.ownerSelect);
     if (!ownerSelect) return;
-    const managers = (context.segments || {})[segmentSelect.value] || [];
+    const managers = [...((context.segments || {})[segmentSelect.value] || [])];
     const current = keep !== undefined ? keep : ownerSelect.value;
+    // A ticket's owner who does not (or no longer) manage its segment (one an
+    // escalation rule handed it to) stays its owner there: offer them too.
+    const holder = ownerSelect.dataset.holder;
+    const holderHere = holder && segmentSelect.value === ownerSelect.dataset.holderSegment && !managers.includes(holder);
     ownerSelect.replaceChildren();
     const none = new Option(t("unassigned"), "");
     ownerSelect.add(none);
     managers.forEach((manager) => ownerSelect.add(new Option(manager, manager)));
+    if (holderHere) ownerSelect.add(new Option(t("not_a_manager", { owner: holder }), holder));
     if (managers.includes(current)) ownerSelect.value = current;
+    else if (holderHere) ownerSelect.value = holder;
     else if (managers.length === 1) ownerSelect.value = managers[0];
     else ownerSelect.value = "";
   }
@@ -196,6 +202,38 @@
     const toggleSnooze = () => { snoozeField.hidden = status.value !== "postponed"; };
     status.addEventListener("change", toggleSnooze);
     toggleSnooze();
+    // The fields the person changed. Only those are sent: a field the page
+    // filled in by itself (the owner offered for a new segment) is left to
+    // the ticket's own rules, and one the page could not show as it is is
+    // never overwritten by what the page shows instead.
+    const touched = new Set();
+    form.addEventListener("change", (event) => { if (event.target.name) touched.add(event.target.name); });
+
+    /* What the person changed, as the PATCH body's fields. */
+    function changes() {
+      const change = {};
+      ["status", "priority", "segment"].forEach((name) => {
+        if (touched.has(name) && form.elements[name].value !== original[name]) change[name] = form.elements[name].value;
+      });
+      const owner = form.elements.owner.value;
+      if (touched.has("owner") && owner !== original.owner) change.owner = owner || null;
+      const snooze = form.elements.snooze_until;
+      const snoozeChanged = touched.has("snooze_until") && snooze.value !== snooze.defaultValue;
+      if (status.value === "postponed" && (change.status === "postponed" || snoozeChanged)) {
+        const until = zonedToIso(snooze.value, context.time_zone);
+        if (!until) return null;
+        change.snooze_until = until;
+      }
+      return change;
+    }
+
+    /* After a change that took the ticket out of the reader's reach, what
+     * happened, in words (the ticket's page would only say it does not exist). */
+    function farewell(ticket) {
+      if (ticket.segment !== original.segment) return t("moved_out_of_reach", { segment: ticket.segment });
+      if (ticket.owner) return t("handed_over", { owner: ticket.owner });
+      return t("unassigned_out_of_reach");
+    }
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -205,25 +243,23 @@
         form.elements.comment.focus();
         return;
       }
-      const change = {};
-      ["status", "priority", "segment"].forEach((name) => {
-        if (form.elements[name].value !== original[name]) change[name] = form.elements[name].value;
-      });
-      const owner = form.elements.owner.value;
-      if (owner !== original.owner) change.owner = owner || null;
-      if (change.status === "postponed") {
-        const until = zonedToIso(form.elements.snooze_until.value, context.time_zone);
-        if (!until) { showError(form, t("snooze_required")); return; }
-        change.snooze_until = until;
-      }
+      const change = changes();
+      if (change === null) { showError(form, t("snooze_required")); return; }
       showError(form, "");
       busy(form, true);
       try {
-        const id = form.dataset.ticketId;
+        const url = "/api/tickets/" + encodeURIComponent(form.dataset.ticketId);
         if (Object.keys(change).length) {
-          await api("PATCH", "/api/tickets/" + encodeURIComponent(id), Object.assign(change, { comment }));
+          const ticket = await api("PATCH", url, Object.assign(change, { comment }));
+          // Still the reader's? The API answers a ticket out of reach as unknown.
+          const gone = await api("GET", url).then(() => false, (refusal) => refusal.status === 404);
+          if (gone) {
+            sessionStorage.setItem("cx-toast", farewell(ticket));
+            window.location.assign(form.dataset.back);
+            return;
+          }
         } else {
-          await api("POST", "/api/tickets/" + encodeURIComponent(id) + "/comments", { comment });
+          await api("POST", url + "/comments", { comment });
         }
         sessionStorage.setItem("cx-toast", t("saved"));
         window.location.reload();
@@ -339,9 +375,20 @@
     const form = document.getElementById("move-form");
     let pending = null;  // {card, from, to}
     let dragged = null;
+    // The lifecycle's table (domain/ticket.py), from the page.
+    const transitions = readJson("cx-transitions", {});
 
     const columnOf = (status) => $(`.kanban-column[data-status="${status}"]`, board);
-    const labelOf = (status) => $(".column-title span", columnOf(status)).textContent;
+    const labelOf = (status) => $(".column-label", columnOf(status)).textContent;
+
+    /* The statuses a card's ticket can be moved to: a deleted ticket only
+     * back to the status it had (its card says which). */
+    function movesOf(card) {
+      if (card.dataset.status === "deleted") return card.dataset.restores ? [card.dataset.restores] : [];
+      return transitions[card.dataset.status] || [];
+    }
+
+    initFoldedColumns(board);
 
     /* The column's count and the status's count above the views. */
     function adjustCount(status, delta) {
@@ -358,7 +405,7 @@
 
     function ask(card, to) {
       const from = card.dataset.status;
-      if (!to || to === from) return;
+      if (!to || to === from || !movesOf(card).includes(to)) return;
       pending = { card, from, to };
       // Shown in the target column at once; snaps back if refused or cancelled.
       place(card, to);
@@ -405,12 +452,13 @@
       const move = pending;
       try {
         const ticket = await api("PATCH", "/api/tickets/" + encodeURIComponent(move.card.dataset.ticketId), body);
+        if (ticket.status === "deleted") move.card.dataset.restores = move.from;
         move.card.dataset.status = ticket.status;
         move.card.classList.remove("moving");
         adjustCount(move.from, -1);
         adjustCount(ticket.status, +1);
         if (ticket.status !== move.to) place(move.card, ticket.status);
-        rebuildMoveOptions(move.card, ticket.status);
+        rebuildMoveOptions(move.card);
         pending = null;
         dialog.close("moved");
         toast(t("moved", { status: labelOf(ticket.status) }));
@@ -426,10 +474,14 @@
       }
     });
 
-    function rebuildMoveOptions(card, status) {
+    /* "Move to" offers the moves from the card's status, in the board's order. */
+    function rebuildMoveOptions(card) {
       const select = $(".move-select", card);
       if (!select) return;
-      Array.from(select.options).forEach((option) => { option.hidden = option.value === status; option.disabled = option.value === status; });
+      const moves = movesOf(card);
+      const targets = $$(".kanban-column", board).map((column) => column.dataset.status).filter((s) => moves.includes(s));
+      select.replaceChildren(new Option(select.options[0].text, ""), ...targets.map((s) => new Option(labelOf(s), s)));
+      card.dataset.moves = moves.join(" ");
       select.value = "";
     }
 
@@ -441,19 +493,23 @@
       card.classList.add("dragging");
       event.dataTransfer.effectAllowed = "move";
       event.dataTransfer.setData("text/plain", card.dataset.ticketId);
-      const allowed = (card.dataset.moves || "").split(" ");
+      // Only the statuses the ticket can take accept it; the others look closed.
+      const allowed = movesOf(card);
       $$(".kanban-column", board).forEach((column) => {
-        column.classList.toggle("drop-allowed", allowed.includes(column.dataset.status));
+        const open = allowed.includes(column.dataset.status);
+        column.classList.toggle("drop-allowed", open);
+        column.classList.toggle("drop-refused", !open);
       });
     });
     board.addEventListener("dragend", () => {
       if (dragged) dragged.classList.remove("dragging");
       dragged = null;
-      $$(".kanban-column", board).forEach((column) => column.classList.remove("drop-allowed", "drop-over"));
+      $$(".kanban-column", board).forEach((column) => column.classList.remove("drop-allowed", "drop-refused", "drop-over"));
     });
+    const accepts = (column) => column && dragged && movesOf(dragged).includes(column.dataset.status);
     board.addEventListener("dragover", (event) => {
       const column = event.target.closest(".kanban-column");
-      if (!column || !dragged) return;
+      if (!accepts(column)) return;  // not prevented: the browser shows it refuses the drop
       event.preventDefault();
       event.dataTransfer.dropEffect = "move";
       $$(".kanban-column.drop-over", board).forEach((c) => { if (c !== column) c.classList.remove("drop-over"); });
@@ -461,7 +517,7 @@
     });
     board.addEventListener("drop", (event) => {
       const column = event.target.closest(".kanban-column");
-      if (!column || !dragged) return;
+      if (!accepts(column)) return;
       event.preventDefault();
       const card = dragged;
       column.classList.remove("drop-over");
@@ -474,6 +530,28 @@
       if (!button) return;
       const card = button.closest(".card");
       ask(card, $(".move-select", card).value);
+    });
+  }
+
+  /* The folded columns (closed, spam, deleted) open and close on their
+   * title; the board remembers which the person keeps open. */
+  function initFoldedColumns(board) {
+    const key = "cx-kanban-unfolded";
+    let unfolded = [];
+    try { unfolded = JSON.parse(localStorage.getItem(key) || "[]"); } catch (error) { unfolded = []; }
+    const setFolded = (column, folded) => {
+      column.classList.toggle("folded", folded);
+      $(".column-toggle", column).setAttribute("aria-expanded", folded ? "false" : "true");
+    };
+    $$(".kanban-column.foldable", board).forEach((column) => {
+      if (unfolded.includes(column.dataset.status)) setFolded(column, false);
+      $(".column-toggle", column).addEventListener("click", () => {
+        const fold = !column.classList.contains("folded");
+        setFolded(column, fold);
+        unfolded = unfolded.filter((status) => status !== column.dataset.status);
+        if (!fold) unfolded.push(column.dataset.status);
+        try { localStorage.setItem(key, JSON.stringify(unfolded)); } catch (error) { /* private mode */ }
+      });
     });
   }
 
@@ -503,6 +581,13 @@
       const empty = document.getElementById("feed-empty");
       if (empty) empty.hidden = true;
       setTimeout(() => element.classList.remove("fresh"), 4000);
+    });
+    // The counts by status above the views, recounted with each batch of lines.
+    source.addEventListener("counts", (event) => {
+      Object.entries(JSON.parse(event.data)).forEach(([status, count]) => {
+        const value = $(`.count-chip[data-status="${status}"] .count-value`);
+        if (value) value.textContent = count;
+      });
     });
     window.addEventListener("pagehide", () => source.close());
   }
