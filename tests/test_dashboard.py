@@ -705,51 +705,6 @@ async def test_phone_width_list_is_usable(dashboard: DashboardEnv, dashboard_wor
         await phone.context.close()
 
 
-# --- settings -----------------------------------------------------------------------------------
-
-
-async def test_settings_escalation_rule_and_managers(
-    dashboard: DashboardEnv, dashboard_workspace: str, page: Page
-) -> None:
-    ws = dashboard_workspace
-    await page.goto(dashboard.url(f"/dashboard/settings?workspace={ws}"))
-    await expect(page.locator("#segments")).to_contain_text(name_in(ws, "bob"))
-
-    form = page.locator("#escalation form")
-    await form.get_by_label("Name").fill("Detractors to the lead")
-    await form.get_by_label("Segment").select_option("retail")
-    await form.get_by_label("After (hours)").fill("4")
-    await form.get_by_label("Escalates to").select_option(name_in(ws, "dee"))
-    await form.get_by_role("button", name="Create rule").click()
-    rules = page.locator("#escalation table.settings-table tbody")
-    await expect(rules).to_contain_text("Detractors to the lead")
-    await expect(rules).to_contain_text("4 h")
-    [rule] = configuration.list_escalation_rules(dashboard.engine, ws)
-    assert (rule.segment, rule.after_seconds, rule.assignee, rule.enabled) == (
-        "retail",
-        4 * 3600,
-        name_in(ws, "dee"),
-        True,
-    )
-
-    async with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
-        await rules.get_by_label("Detractors to the lead enabled").uncheck()
-    assert (await patched.value).status == 200
-    assert configuration.list_escalation_rules(dashboard.engine, ws)[0].enabled is False
-
-    # Managers: take cy off b2b.
-    b2b = page.locator(".managers-form").first
-    await b2b.get_by_label(f"Remove {name_in(ws, 'cy')}").check()
-    await b2b.get_by_role("button", name="Save managers").click()
-    await expect(page.locator(".managers-form").first.locator("[data-manager-row]")).to_have_count(1)
-    segments = {
-        s.name: [m.username for m in s.managers] for s in configuration.list_segments(dashboard.engine, ws)
-    }
-    assert segments["b2b"] == [name_in(ws, "bob")]
-    await shot(page, "settings", full_page=True)
-    no_script_errors(page)
-
-
 # --- catalogs (no browser) ----------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 /* cxloop dashboard: the little script the server-rendered pages need.
  *
  * Every change goes through the same HTTP API that clients use
- * (PATCH /api/tickets/{id}, POST /api/tickets, the configuration endpoints),
+ * (PATCH /api/tickets/{id}, POST /api/tickets; the settings page's forms are
+ * settings.js's),
  * with the signed-in session's cookie and its CSRF token. No framework, no build. */
 (function () {
   "use strict";
@@ -613,83 +614,6 @@
     });
   }
 
-  // --- settings forms ----------------------------------------------------------------
-
-  function formBody(form) {
-    if (form.dataset.apiBody === "managers") {
-      const managers = $$("[data-manager-row]", form)
-        .filter((row) => !$("input[name=remove]", row).checked)
-        .map((row) => {
-          const max = $("input[name=max_open_tickets]", row).value;
-          return {
-            username: row.dataset.username,
-            available: $("input[name=available]", row).checked,
-            max_open_tickets: max === "" ? null : Number(max),
-          };
-        });
-      if (form.elements.add.value) managers.push({ username: form.elements.add.value });
-      return managers;
-    }
-    const body = {};
-    Array.from(form.elements).forEach((element) => {
-      if (!element.name || element.type === "submit" || element.type === "button") return;
-      const type = element.dataset.type;
-      if (type === "bool") body[element.name] = element.checked;
-      else if (type === "nullable") body[element.name] = element.value || null;
-      else if (type === "hours") body[element.name] = Math.round(Number(element.value) * 3600);
-      else if (type === "managers") body[element.name] = element.value ? [{ username: element.value }] : [];
-      else if (element.value !== "" || element.required) body[element.name] = element.value;
-    });
-    return body;
-  }
-
-  function labelOf(control) {
-    const label = control.labels && control.labels[0];
-    return label ? label.textContent.replace("*", "").trim() : control.name;
-  }
-
-  function initSettings() {
-    $$("form[data-api-url]").forEach((form) => {
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const missing = $$("[required]", form).find((element) => !element.value.trim());
-        if (missing) { showError(form, labelOf(missing)); missing.focus(); return; }
-        busy(form, true);
-        try {
-          await api(form.dataset.apiMethod, form.dataset.apiUrl, formBody(form));
-          sessionStorage.setItem("cx-toast", t("saved"));
-          window.location.reload();
-        } catch (refusal) {
-          showError(form, t("refused", { reason: refusal.reason }));
-          busy(form, false);
-        }
-      });
-    });
-    $$("input[data-api-toggle]").forEach((box) => {
-      box.addEventListener("change", async () => {
-        try {
-          await api("PATCH", box.dataset.apiToggle, { enabled: box.checked });
-          toast(t("saved"));
-        } catch (refusal) {
-          box.checked = !box.checked;
-          toast(t("refused", { reason: refusal.reason }), "error");
-        }
-      });
-    });
-    $$("button[data-api-delete]").forEach((button) => {
-      button.addEventListener("click", async () => {
-        if (!window.confirm(t("confirm_delete"))) return;
-        try {
-          await api("DELETE", button.dataset.apiDelete);
-          sessionStorage.setItem("cx-toast", t("saved"));
-          window.location.reload();
-        } catch (refusal) {
-          toast(t("refused", { reason: refusal.reason }), "error");
-        }
-      });
-    });
-  }
-
   // -------------------------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -701,7 +625,6 @@
     initKanban();
     initFeed();
     initResponseLinks();
-    initSettings();
     const carried = sessionStorage.getItem("cx-toast");
     if (carried) { sessionStorage.removeItem("cx-toast"); toast(carried); }
   });
