@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install reconcile bench-updates bench-read-model bench-intake record-histories clean
+.PHONY: run test test-prerequisites install reconcile bench-updates bench-read-model bench-intake record-histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("cxloop needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -19,8 +19,28 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python run.py
 
-test: $(STAMP)
+test: test-prerequisites $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests need two programs from Debian's packages (package and command have
+# the same name): Chromium, which the dashboard's browser tests drive, and
+# docker-compose, which validates docker-compose.yml. Installed here when make
+# runs as root with apt-get (CI, a fresh machine); otherwise make stops at once
+# and says which command installs them.
+TEST_SYSTEM_PACKAGES := chromium docker-compose
+
+test-prerequisites:
+	@missing=""; \
+	for package in $(TEST_SYSTEM_PACKAGES); do command -v $$package >/dev/null || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing (Debian packages the tests need)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
+	else \
+		echo "make test needs$$missing from Debian's packages; install with:" >&2; \
+		echo "    sudo apt-get install -y$$missing" >&2; \
+		exit 1; \
+	fi
 
 # Compare every ticket workflow with the read model and repair the read model
 # from the workflows: `make reconcile RECONCILE_ARGS="--dry-run --workspace W"`.

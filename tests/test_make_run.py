@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import os
 import signal
 import socket
@@ -201,3 +202,23 @@ async def test_sigterm_to_make_runs_process_group_stops_all_four(tmp_path: Path)
     assert [pid for pid in started if running(pid)] == []
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_make_test_brings_its_system_packages_or_says_how() -> None:
+    """`make test` on a fresh machine: the Debian packages the tests need are
+    installed when make runs as root, and a user who is not root is stopped
+    at once with the exact command to run."""
+    present = subprocess.run(["make", "--no-print-directory", "test-prerequisites"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert present.returncode == 0, present.stderr
+    assert shutil.which("chromium") and shutil.which("docker-compose")
+    # As a user who cannot install (nobody), with a package no machine has.
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.getuid() == 0 else []
+    missing = subprocess.run(
+        [*as_nobody, "make", "--no-print-directory", "-C", str(ROOT), "test-prerequisites",
+         "TEST_SYSTEM_PACKAGES=chromium cxloop-no-such-package"],
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode != 0
+    assert "make test needs cxloop-no-such-package from Debian's packages" in missing.stderr
+    assert "sudo apt-get install -y cxloop-no-such-package" in missing.stderr
