@@ -487,8 +487,11 @@ async def test_settings_speak_the_readers_language_at_a_phones_width(
         # Open everything that folds, as someone editing would.
         for summary in await phone.locator("details > summary").all():
             await summary.click()
-        overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        # Wider than the layout viewport, the page would pan (and a phone zooms
+        # out to show it all: its innerWidth would grow with it).
+        overflow = await phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"the settings are {overflow}px wider than the phone in {locale}"
+        assert await phone.evaluate("window.innerWidth") == 390
         text = await phone.locator("main").inner_text()
         for english in ("Send a test response", "Webhook secret", "Create user", "New API token",
                         "Escalate after", "Who gets a new ticket", "The only manager, if there is one",
