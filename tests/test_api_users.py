@@ -114,6 +114,10 @@ async def test_deactivating_a_user(api: ApiEnv) -> None:
         api.http.put(f"/api/segments/{segment['id']}/managers", json=[{"username": ann}]), 422, ann, "deactivated"
     )
 
+    await refused(api.http.post(
+        "/api/escalation-rules", json={"workspace_id": workspace_id, "after_seconds": 60, "assignee": ann}
+    ), 422, f"assignee '{ann}' is deactivated")
+
     response = await api.http.patch(f"/api/users/{user['id']}", json={"active": True})
     assert response.status_code == 200 and response.json()["active"] is True
     assert (await api.http.get("/api/me", headers=ann_headers)).status_code == 200

@@ -99,9 +99,15 @@ def _check_rule(session: Session, rule: EscalationRuleRow) -> None:
             N_("segment '{segment}' is not a segment of workspace '{workspace}'"),
             {"segment": rule.segment, "workspace": workspace},
         ))
-    if rule.assignee is None or session.scalar(select(User.id).where(User.username == rule.assignee)) is None:
+    assignee = None if rule.assignee is None else session.execute(
+        select(User.id, User.deactivated_at).where(User.username == rule.assignee)
+    ).first()
+    if assignee is None:
         unknown = N_("assignee '{assignee}' is not a known username")
         problems.append(Phrase(unknown, {"assignee": rule.assignee}))
+    elif assignee.deactivated_at is not None:
+        # Their tickets would wait on someone who no longer works them.
+        problems.append(Phrase(N_("assignee '{assignee}' is deactivated"), {"assignee": rule.assignee}))
     if rule.after_seconds is None or rule.after_seconds <= 0:
         problems.append(Phrase(N_("after_seconds must be a positive number of seconds"), {}))
     if problems:
