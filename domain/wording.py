@@ -161,6 +161,8 @@ def field_phrase(field_name: str) -> Phrase | str:
 def change_phrase(event: TicketEvent, names: Mapping[str, str]) -> Phrase:
     """What a log line changed ("Status: New → Open"), or its kind when it
     changed no field ("Commented")."""
+    if event.kind is EventKind.CREATED and event.field == "status" and event.new:
+        return Phrase(N_("Created as {status}"), {"status": value_phrase("status", event.new, names)})
     if event.field and event.field in FIELD_LABELS and event.kind is not EventKind.REJECTED:
         return Phrase(N_("{field}: {old} → {new}"), {
             "field": field_phrase(event.field),
