@@ -7,9 +7,13 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.routing import iter_route_contexts
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -96,6 +100,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return await answer_in_readers_language(request, retry_later(N_("Temporal is unavailable; retry later")))
         raise error
+
+    @app.exception_handler(StarletteHTTPException)
+    async def method_not_allowed(request: Request, error: StarletteHTTPException) -> Response:
+        # Starlette's 405 names the methods of the first route matching the
+        # path; a resource served by several routes (GET and PATCH of a
+        # ticket) accepts the methods of them all: those of every route with
+        # the path template of the first that matches.
+        if error.status_code == 405:
+            path = request.scope["path"]
+            routes = [route for route in iter_route_contexts(app.routes) if route.path and route.methods]
+            template = next((r.path for r in routes if compile_path(r.path)[0].match(path)), None)
+            allowed = {method for route in routes if route.path == template for method in route.methods}
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(SQLAlchemyError)
     async def database_unavailable(request: Request, error: SQLAlchemyError) -> JSONResponse:

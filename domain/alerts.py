@@ -22,14 +22,28 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.responses import MappedResponse, SurveyResponse
 from domain.ticket import Priority, ticket_id_for_response
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# What the API's schema says of a rule's text, as patterns: no NUL (the read
+# model refuses one; api/configuration/fields.storable_document says so in
+# words) and, stripped, not blank. Stripping removes Unicode's White_Space
+# (_TRIMMED); a username or email address has none of what Python's `\s` is.
+_TRIMMED = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE = r"\t-\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_NO_NUL = r"^[^\x00]*$"
+_NOT_BLANK = rf"^[^\x00]*[^\x00{_TRIMMED}][^\x00]*$"
+_WORD = rf"[^@\x00{_SPACE}]+"
+_RECIPIENT = rf"^[{_TRIMMED}]*({_WORD}|{_WORD}@{_WORD}\.{_WORD})[{_TRIMMED}]*$"
+
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    Field(json_schema_extra={"pattern": _NOT_BLANK}),
+]
 # What an answer is compared with. "7" stays text and 7 a number, so a rule
 # reads back as it was written; matching treats both as the number 7.
 Scalar = Text | int | float | bool
@@ -44,6 +58,41 @@ _USERNAME = re.compile(r"^[^\s@]+$")
 class _Strict(BaseModel):
     # A misspelt field ("mni") is refused rather than silently ignored.
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        # A criterion's `on` and an action's `type` pick the model of a union
+        # (its discriminator): they have defaults, but an item without one is
+        # refused, so the schema requires them.
+        documented = handler(schema)
+        model_schema = handler.resolve_ref_schema(documented)
+        tags = [name for name in ("on", "type") if name in cls.model_fields]
+        if tags:
+            model_schema["required"] = [*model_schema.get("required", []), *tags]
+        if cls.OPERANDS:
+            model_schema["anyOf"] = [_operands_of(op, *operands) for op, operands in cls.OPERANDS.items()]
+        return documented
+
+    # A criterion's operands by operator (None: the criterion has none): the
+    # ones it takes, and those of which it needs one. What _check_operands and
+    # _check_range refuse, said in the schema (but that min is at most max).
+    OPERANDS: ClassVar[dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+
+
+_OPERAND_FIELDS = ("value", "values", "min", "max")
+_NULL = {"type": "null"}
+
+
+def _operands_of(op: str | None, takes: tuple[str, ...], needs_one_of: tuple[str, ...]) -> dict[str, Any]:
+    branch: dict[str, Any] = {"properties": {name: _NULL for name in _OPERAND_FIELDS if name not in takes}}
+    if op is not None:
+        branch["properties"]["op"] = {"const": op}
+        branch["required"] = ["op"]
+    if needs_one_of:
+        branch["anyOf"] = [
+            {"required": [name], "properties": {name: {"not": _NULL}}} for name in needs_one_of
+        ]
+    return branch
 
 
 def _given(model: BaseModel, *fields: str) -> list[str]:
@@ -72,6 +121,7 @@ class ScoreCriterion(_Strict):
     on: Literal["score"] = "score"
     min: Score | None = None
     max: Score | None = None
+    OPERANDS = {None: (("min", "max"), ("min", "max"))}
 
     @model_validator(mode="after")
     def _bounds(self) -> ScoreCriterion:
@@ -106,6 +156,13 @@ class AnswerCriterion(_Strict):
     values: Annotated[list[Scalar], Field(min_length=1)] | None = None
     min: float | None = None
     max: float | None = None
+    OPERANDS = {
+        "equals": (("value",), ("value",)),
+        "contains": (("value",), ("value",)),
+        "in": (("values",), ("values",)),
+        "range": (("min", "max"), ("min", "max")),
+        "is_empty": ((), ()),
+    }
 
     @model_validator(mode="after")
     def _operands(self) -> AnswerCriterion:
@@ -160,6 +217,7 @@ class SegmentCriterion(_Strict):
     op: Literal["equals", "in"]
     value: Text | None = None
     values: Annotated[list[Text], Field(min_length=1)] | None = None
+    OPERANDS = {"equals": (("value",), ("value",)), "in": (("values",), ("values",))}
 
     @model_validator(mode="after")
     def _operands(self) -> SegmentCriterion:
@@ -189,6 +247,7 @@ class CommentCriterion(_Strict):
     op: Literal["contains", "any"]
     value: Text | None = None
     values: Annotated[list[Text], Field(min_length=1)] | None = None
+    OPERANDS = {"contains": (("value",), ("value",)), "any": (("values",), ("values",))}
 
     @model_validator(mode="after")
     def _operands(self) -> CommentCriterion:
@@ -235,7 +294,10 @@ def _recipient(value: str) -> str:
     return value
 
 
-Recipient = Annotated[Text, AfterValidator(_recipient), Field(description="a username or an email address")]
+Recipient = Annotated[
+    Text, AfterValidator(_recipient),
+    Field(description="a username or an email address", json_schema_extra={"pattern": _RECIPIENT}),
+]
 
 
 class Notify(_Strict):
@@ -243,7 +305,9 @@ class Notify(_Strict):
 
     type: Literal["notify"] = "notify"
     recipients: Annotated[list[Recipient], Field(min_length=1)]
-    message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    message: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=2000), Field(json_schema_extra={"pattern": _NO_NUL})
+    ] | None = None
 
 
 class DoNothing(_Strict):

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -70,7 +70,12 @@ def _default_working_hours() -> WorkingHours:
 class BusinessCalendar(BaseModel):
     """When a segment works: weekly local hours in one time zone, minus holidays."""
 
-    time_zone: str = Field(description="IANA time zone name, e.g. Europe/Berlin")
+    time_zone: str = Field(
+        description="IANA time zone name, e.g. Europe/Berlin",
+        # The schema lists the zones this machine knows (read when the schema
+        # is made, not on import: the workflow sandbox imports this module).
+        json_schema_extra=lambda schema: schema.update(enum=sorted(available_timezones())),
+    )
     working_hours: WorkingHours = Field(
         default_factory=_default_working_hours,
         description=(

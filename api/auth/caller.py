@@ -18,7 +18,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.dashboard.i18n import N_
 from api.deps import ServicesDep
@@ -81,7 +82,17 @@ def check_csrf(caller: Caller, sent: str | None) -> None:
         raise TranslatedError(status.HTTP_403_FORBIDDEN, N_("missing or wrong CSRF token; reload the page"))
 
 
-async def current_caller(request: Request, caller: Annotated[Caller | None, Depends(identify)]) -> Caller:
+# Documents the bearer token in the OpenAPI schema, on every route that
+# wants a caller (`identify` reads the header itself: the dashboard's session
+# cookie is the other way in, which this would not know about).
+BEARER = HTTPBearer(auto_error=False, description="an API token: POST /api/tokens makes one")
+
+
+async def current_caller(
+    request: Request,
+    caller: Annotated[Caller | None, Depends(identify)],
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Caller:
     if caller is None:
         raise _unauthenticated(N_("sign in: send a bearer token, or use the dashboard"))
     if request.method not in SAFE_METHODS:

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from api.configuration.fields import FreeText, Label, Ref
+from api.configuration.fields import FreeText, Label, NonBlankFreeText, Ref
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), FreeText]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), FreeText]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NonBlankFreeText]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), NonBlankFreeText]
 
 
 class IntakeAccepted(BaseModel):

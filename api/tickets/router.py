@@ -15,10 +15,11 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from api.auth.caller import PrincipalDep
-from api.configuration.fields import NO_CONTROL_CHARACTERS
+from api.configuration.fields import NO_CONTROL_CHARACTERS, DateOrDateTime
 from api.dashboard import i18n
 from api.deps import ServicesDep
-from api.errors import BODY_ERRORS, error_responses
+from api.dashboard.i18n import N_
+from api.errors import BODY_ERRORS, TranslatedError, error_responses
 from api.tickets import service
 from api.tickets.export import export_filename, write_export
 from api.tickets.schemas import (
@@ -59,8 +60,8 @@ def ticket_filters(
     # Text filters have no control characters: nothing stored has them, and a NUL
     # would reach the database (PostgreSQL refuses it; SQLite's search index too).
     workspace: Annotated[str, Query(description="workspace id", pattern=NO_CONTROL_CHARACTERS)] = "default",
-    reported_from: Annotated[datetime | None, Query(alias="from", description="reported at or after")] = None,
-    reported_to: Annotated[datetime | None, Query(alias="to", description="reported before")] = None,
+    reported_from: Annotated[DateOrDateTime | None, Query(alias="from", description="reported at or after")] = None,
+    reported_to: Annotated[DateOrDateTime | None, Query(alias="to", description="reported before")] = None,
     segment: Annotated[str | None, Query(description="current segment", pattern=NO_CONTROL_CHARACTERS)] = None,
     owner: Annotated[str | None, Query(pattern=NO_CONTROL_CHARACTERS)] = None,
     status: Annotated[list[TicketStatus] | None, Query(description="any of these (repeat the parameter)")] = None,
@@ -71,6 +72,12 @@ def ticket_filters(
     ] = None,
 ) -> TicketFilters:
     """The list filters; without from/to, the last 30 days."""
+    if reported_from is not None and reported_to is not None and _utc(reported_from) > _utc(reported_to):
+        # Each bound is valid, as the schema says; their order is refused in words.
+        raise TranslatedError(
+            422, N_("the period starts ({start}) after it ends ({end})"),
+            {"start": reported_from.isoformat(), "end": reported_to.isoformat()},
+        )
     try:
         filters = TicketFilters(
             workspace_id=workspace, reported_from=reported_from, reported_to=reported_to, segment=segment,
@@ -81,6 +88,11 @@ def ticket_filters(
     # Narrowed to what the caller may see: the lists never show a ticket
     # outside the caller's reach, nor count it.
     return filters.with_defaults(datetime.now(UTC)).model_copy(update={"reach": principal.reach(workspace)})
+
+
+def _utc(moment: datetime) -> datetime:
+    # A date alone is its midnight, UTC (as TicketFilters reads it).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 FiltersDep = Annotated[TicketFilters, Depends(ticket_filters)]

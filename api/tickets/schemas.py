@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from api.configuration.fields import FreeText, Label, Ref
+from api.configuration.fields import FreeText, Label, NonBlankFreeText, Ref
 from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketState, TicketStatus
 
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), FreeText]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), NonBlankFreeText]
 
 
 class TicketCreate(BaseModel):
@@ -50,7 +50,8 @@ class TicketPatch(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={"examples": [{"status": "resolved", "comment": "Refund issued"}]},
+        # Allowed through, to be refused by name in words; documented as refused.
+        json_schema_extra={"examples": [{"status": "resolved", "comment": "Refund issued"}], "additionalProperties": False},
     )
 
     status: TicketStatus | None = None

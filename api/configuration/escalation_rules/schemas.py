@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic_core import core_schema
 
-from api.configuration.fields import MAX_INT_COLUMN, Label, Name, PatchBody, Ref, Username
+from api.configuration.fields import MAX_INT_COLUMN, Label, Name, PatchBody, Ref, Username, not_nullable
 from store.models import EscalationRuleRow
 
 ONE_SECOND = timedelta(seconds=1)
@@ -49,6 +50,15 @@ class _Wait(BaseModel):
         self.model_fields_set.discard("after")
         return self
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> dict:
+        # What _one_wait refuses, said in the schema: null for either, and both at once.
+        documented = super().__get_pydantic_json_schema__(schema, handler)
+        model_schema = handler.resolve_ref_schema(documented)
+        not_nullable(model_schema, "after_seconds", "after")
+        model_schema["not"] = {"required": ["after_seconds", "after"]}
+        return documented
+
 
 class EscalationRuleCreate(_Wait):
     model_config = ConfigDict(
@@ -64,7 +74,9 @@ class EscalationRuleCreate(_Wait):
                     "assignee": "ann",
                 },
                 {"workspace_id": "acme-eu", "after_seconds": 86400, "assignee": "director"},
-            ]
+            ],
+            # One of the two is required (_has_wait).
+            "anyOf": [{"required": ["after_seconds"]}, {"required": ["after"]}],
         },
     )
 
