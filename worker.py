@@ -77,6 +77,8 @@ def build_worker(
     if mail is not None and mail.wording is None:
         # Mails speak the dashboard's catalogs (activities/ imports nothing of api/).
         mail.wording = i18n
+    if mail is not None and mail.engine is None:
+        mail.engine = engine
     if notices is None:
         settings = get_settings()
         notices = NoticeActivities(engine, mail, settings.secret_key, settings.public_url)

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Engine
 from temporalio import activity
 
 from domain.commands import N_
 from domain.contracts import SEND_AUTO_REPLY_ACTIVITY, SEND_NOTIFICATION_ACTIVITY, AutoReply, SurveyNotification
+from store.directory import locale_of_address
 
 ENGLISH = "en"
 
@@ -74,11 +76,17 @@ def message_id(seed: str) -> str:
 
 
 class MailActivities:
-    def __init__(self, smtp_host: str, smtp_port: int, sender: str, wording: Wording | None = None) -> None:
+    def __init__(
+        self, smtp_host: str, smtp_port: int, sender: str, wording: Wording | None = None,
+        engine: Engine | None = None,
+    ) -> None:
         self._smtp_host = smtp_host
         self._smtp_port = smtp_port
         self._sender = sender
         self.wording = wording
+        # The read model, where a notification's recipient may be a user
+        # with a language of their own.
+        self.engine = engine
 
     @contextmanager
     def speaking(self, locale: str) -> Iterator[None]:
@@ -135,6 +143,9 @@ class MailActivities:
 
     @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
     def send_notification(self, notice: SurveyNotification) -> None:
-        subject = f"[cxloop] {notice.rule_name}: response {notice.response_id}"
-        text = self.render("notification.txt", ENGLISH, notice.model_dump())
+        # A user's address: their language; any other address: the source language.
+        locale = (locale_of_address(self.engine, notice.to) if self.engine is not None else None) or ENGLISH
+        subject = f"[cxloop] {notice.rule_name}: " + self.translate(
+            N_("response {response}"), locale, response=notice.response_id)
+        text = self.render("notification.txt", locale, notice.model_dump())
         self.send(notice.to, subject, text, f"notice.{notice.survey_id}.{notice.response_id}.{notice.to}")

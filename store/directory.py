@@ -71,3 +71,11 @@ def names_for_log(engine: Engine, events: Iterable[TicketEvent]) -> dict[str, st
         if event.field == "owner":
             keys.update((event.old, event.new))
     return names_for(engine, keys)
+
+
+def locale_of_address(engine: Engine, email: str) -> str | None:
+    """The language of the users with this mail address, when they agree on
+    one (an address is not unique among users; none: not a user's)."""
+    with Session(engine) as session:
+        locales = set(session.scalars(select(User.locale).where(User.email == email)))
+    return locales.pop() if len(locales) == 1 else None

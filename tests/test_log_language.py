@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from api.intake.adapters import sign_cxloop
 from store.models import UserRole
-from tests.api_fixtures import ApiEnv, eventually, name_in, user_id_for
+from tests.api_fixtures import ApiEnv, eventually, name_in, unique, user_id_for
 
 GERMAN = {"Accept-Language": "de"}
 
@@ -166,3 +166,31 @@ async def test_a_ticket_made_by_an_alert_rule_names_the_rule(api: ApiEnv, worksp
     body = text_of(mail)
     assert "Alarmregel „Detractors (score 0-6)“ hat Ihnen das Ticket" in body
     assert "alert-rule:" not in body
+
+
+async def test_an_alert_rules_notification_reaches_a_user_in_their_language(api: ApiEnv, workspace: str) -> None:
+    lead = unique("lead")  # a user of their own: an address is not unique among users
+    await speaks_german(api, lead)
+    survey = await api.http.post("/api/surveys", json={
+        "workspace_id": workspace, "name": "NPS", "default_segment": "retail",
+        "field_mapping": {"score": "nps", "customer_email": "email"}})
+    survey = survey.json()
+    rule = await api.http.post(f"/api/surveys/{survey['id']}/alert-rules", json={
+        "name": "Jeder Detraktor", "criteria": [{"on": "score", "min": 0, "max": 6}],
+        "when_met": [{"type": "notify", "recipients": [lead]}]})
+    assert rule.status_code == 201, rule.text
+    response_id = uuid.uuid4().hex
+    body = json.dumps({"response_id": response_id, "submitted_at": datetime.now(UTC).isoformat(),
+                       "answers": {"nps": 1, "email": "quiet@example.com"}}).encode()
+    timestamp = int(time.time())
+    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
+        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
+        "content-type": "application/json"})
+    assert accepted.status_code == 202, accepted.text
+    mails = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(f"{lead}@example.com")), "the notice")
+    body = text_of(mails[0])
+    assert "Eine Umfrageantwort braucht Aufmerksamkeit (Regel: Jeder Detraktor)." in body
+    assert "Bewertung: 1" in body and "Kunde: quiet@example.com" in body
+    # What the response did not say (no comment) is left out, not shown as "-".
+    assert "Kommentar:" not in body and " - " not in body and "Customer" not in body
+    assert f"Antwort {response_id}" in mails[0]["Subject"]
