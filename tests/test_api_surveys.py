@@ -238,3 +238,19 @@ async def test_send_a_test_response(api: ApiEnv, workspace: str) -> None:
     assert refusal["detail"] == "the response has no customer_email (not mapped)"
     await refused(api.http.post(f"/api/surveys/{survey['id']}/test-response", json={"score": 11}), 422)
     await refused(api.http.post("/api/surveys/nope/test-response"), 404)
+
+
+async def test_a_test_response_in_typeforms_format(api: ApiEnv, workspace: str) -> None:
+    """A Typeform survey's test response is Typeform's own webhook, signed as
+    Typeform signs it, with the answers under the refs the mapping names."""
+    survey = await created(api.http.post("/api/surveys", json={
+        "workspace_id": workspace, "name": "Typeform NPS", "adapter": "typeform", "default_segment": "b2b",
+        "field_mapping": {"score": "nps_ref", "customer_email": "email_ref", "comment": "hidden:why"},
+    }))
+    result = (await api.http.post(f"/api/surveys/{survey['id']}/test-response", json={"score": 1})).json()
+    assert (result["status_code"], result["accepted"]) == (202, True), result
+    form_response = result["payload"]["form_response"]
+    assert {a["field"]["ref"]: a["type"] for a in form_response["answers"]} == {"nps_ref": "number", "email_ref": "email"}
+    ticket = (await api.http.get(f"/api/tickets/{result['ticket_id']}")).json()
+    assert (ticket["score"], ticket["segment"], ticket["customer_email"]) == (1, "b2b", "test.customer@example.com")
+    assert ticket["customer_comment"] == "A test response sent from cxloop's survey settings."
