@@ -190,10 +190,16 @@ class SystemComment:
         return _pattern(self.written)
 
 
+# Values that stop at "; " (where an alert reason of several rules goes on).
+_ONE_RULES_VALUES = frozenset({"alert_rule", "score", "range"})
+
+
 def _pattern(written: str) -> re.Pattern[str]:
     parts = re.split(r"\{(\w+)\}", written)
     regex = "".join(
-        re.escape(part) if index % 2 == 0 else f"(?P<{part}>.*?)" for index, part in enumerate(parts)
+        re.escape(part) if index % 2 == 0
+        else f"(?P<{part}>[^;]*?)" if part in _ONE_RULES_VALUES else f"(?P<{part}>.*?)"
+        for index, part in enumerate(parts)
     )
     return re.compile(regex + r"\Z", re.DOTALL)
 
@@ -220,6 +226,10 @@ SYSTEM_COMMENTS = (
     ),
     _system({EventKind.RULES_REPLACED}, N_("Configuration changed: the deadline moved.")),
     _system({EventKind.RULES_REPLACED}, N_("Configuration changed; no deadline of this ticket moved.")),
+    # The detractor rule's reason, the commonest (domain/alerts.py's score
+    # criterion); other reasons are quoted as the rule gave them.
+    _system({EventKind.CREATED}, "Created by action-alert rule: {alert_rule}: score {score} in {range}",
+            N_("Created by the action-alert rule “{alert_rule}”: score {score} in {range}.")),
     _system({EventKind.CREATED}, "Created by action-alert rule: {reason}",
             N_("Created by an action-alert rule: {reason}")),
     _system({EventKind.CREATED}, "Created from a web form.", N_("Created from a web form.")),

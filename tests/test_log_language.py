@@ -159,7 +159,7 @@ async def test_a_ticket_made_by_an_alert_rule_names_the_rule(api: ApiEnv, worksp
 
     html = await page_of(api, f"/dashboard/tickets/{ticket['id']}")
     assert "Alarmregel „Detractors (score 0-6)“" in html
-    assert "Von einer Aktionsalarmregel angelegt" in html
+    assert "Von der Aktionsalarmregel „Detractors (score 0-6)“ angelegt: Bewertung 2 in 0-6." in html
     assert "alert-rule:" not in html
 
     mail = await mail_about(api, ticket["reference"], "ann@example.com", "Ihnen zugewiesen")
