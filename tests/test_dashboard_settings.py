@@ -200,13 +200,13 @@ async def test_users_create_role_segments_password_deactivate(
     assert username in managers["retail"] and username not in managers["b2b"]
     assert name_in(ws, "ann") in managers["retail"]  # the others stay
 
-    # A new password: too short is refused in words; then set.
+    # A new password: too short is refused before it is sent, naming the field; then set.
     await item.get_by_text("Reset password").click()
     await item.get_by_label(f"New password for {username}").fill("short")
     await item.get_by_role("button", name="Set password").click()
-    await expect(item.locator("form .form-error").last).to_have_text(
-        "Not changed: a password needs at least 10 characters"
-    )
+    await expect(item.locator("form .form-error").last).to_contain_text(f"New password for {username}: ")
+    await expect(item.locator("form .form-error").last).to_contain_text("10")
+    assert accounts.authenticate(dashboard.engine, username, "first password 1") is not None
     await item.get_by_label(f"New password for {username}").fill("second password 2")
     await item.get_by_role("button", name="Set password").click()
     await expect(page.locator("#toast")).to_have_text(f"Password set; {username} is signed out everywhere.")
@@ -308,7 +308,10 @@ async def test_alert_rules_criteria_actions_switch_and_order(
     await notify.get_by_label("Recipients (users or addresses, separated by commas)").fill("not an address!")
     await editor.get_by_role("button", name="Add rule").click()
     # Refused in the API's words, and nothing saved.
-    await expect(editor.locator(".form-error")).to_contain_text("is neither a username nor an email address")
+    await expect(editor.locator(".form-error")).to_have_text(
+        "Not changed: Recipients (users or addresses, separated by commas): "
+        "'not an address!' is neither a username nor an email address"
+    )
     assert len(await api_json(dashboard, rules_url)) == 1
     await notify.get_by_label("Recipients (users or addresses, separated by commas)").fill("cx-lead@example.com")
     await notify.get_by_label("Message").fill("VIP detractor")
@@ -406,11 +409,12 @@ async def test_escalation_rules_in_minutes_hours_days(
         await item.get_by_label("Detractors to the lead enabled").uncheck()
     assert (await patched.value).status == 200
     assert configuration.list_escalation_rules(dashboard.engine, ws)[0].enabled is False
-    # A refusal in words: a wait of nothing.
+    # A wait of nothing: said before anything is sent, naming the field.
     form = page.locator("#escalation form.boxed")
     await form.get_by_label("Escalate after").fill("0")
     await form.get_by_role("button", name="Create rule").click()
-    await expect(form.locator(".form-error")).to_contain_text("Not changed:")
+    await expect(form.locator(".form-error")).to_contain_text("Escalate after: ")
+    assert len(configuration.list_escalation_rules(dashboard.engine, ws)) == 1
     async with page.expect_navigation():
         await item.get_by_role("button", name="Delete").click()
     await expect(page.locator("#escalation")).to_contain_text("No escalation rules.")

@@ -33,19 +33,25 @@
     constructor(status, reason) { super(reason); this.status = status; this.reason = reason; }
   }
 
-  /* A detail in words is shown as it is; FastAPI's list of fields in one line. */
-  function describe(detail) {
+  /* A detail in words is shown as it is; FastAPI's list of fields in one
+   * line, each named by the label of the form's control for it when there is
+   * one (`name`, or data-api-field for a control that is converted). */
+  function describe(detail, form) {
     if (typeof detail === "string") return detail;
     if (Array.isArray(detail)) {
       return detail.map((item) => {
-        const where = (item.loc || []).filter((part) => part !== "body").join(".");
-        return (where ? where + ": " : "") + (item.msg || "");
+        const path = (item.loc || []).filter((part) => part !== "body");
+        const field = [...path].reverse().find((part) => typeof part === "string" && !/^\d+$/.test(part));
+        const control = form && field && $(`[data-api-field="${field}"], [name="${field}"]`, form);
+        const where = control && control.labels && control.labels[0] ? labelOf(control) : path.join(".");
+        const problem = String(item.msg || "").replace(/^Value error, /, "");
+        return (where ? where + ": " : "") + problem;
       }).join("; ");
     }
     return JSON.stringify(detail);
   }
 
-  async function api(method, url, body) {
+  async function api(method, url, body, form) {
     const meta = document.querySelector('meta[name="csrf-token"]');
     const headers = { "Accept": "application/json", "X-CSRF-Token": meta ? meta.content : "" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -62,7 +68,7 @@
     let payload = null;
     try { payload = await response.json(); } catch (error) { payload = null; }
     if (!response.ok) {
-      throw new Refusal(response.status, payload && payload.detail ? describe(payload.detail) : t("failed"));
+      throw new Refusal(response.status, payload && payload.detail ? describe(payload.detail, form) : t("failed"));
     }
     return payload;
   }
@@ -251,11 +257,14 @@
 
   // What each form sends, and where; true: the page is reloaded to show it.
   const SENDERS = {
-    "fields": async (form) => { await api(form.dataset.method, form.dataset.url, fields(form)); return true; },
-    "managers": async (form) => { await api("PUT", form.dataset.url, managersOf(form)); return true; },
-    "survey": async (form) => { await api("PATCH", form.dataset.url, surveyBody(form)); return true; },
-    "alert-rule": async (form) => { await api(form.dataset.method, form.dataset.url, alertRuleBody(form)); return true; },
-    "escalation": async (form) => { await api(form.dataset.method, form.dataset.url, escalationBody(form)); return true; },
+    "fields": async (form) => { await api(form.dataset.method, form.dataset.url, fields(form), form); return true; },
+    "managers": async (form) => { await api("PUT", form.dataset.url, managersOf(form), form); return true; },
+    "survey": async (form) => { await api("PATCH", form.dataset.url, surveyBody(form), form); return true; },
+    "alert-rule": async (form) => {
+      await api(form.dataset.method, form.dataset.url, alertRuleBody(form), form);
+      return true;
+    },
+    "escalation": async (form) => { await api(form.dataset.method, form.dataset.url, escalationBody(form), form); return true; },
     "user-segments": async (form) => { await saveUserSegments(form); return true; },
     "user-create": async (form) => { await createUser(form); return true; },
     "token": async (form) => { await createToken(form); return false; },
@@ -266,11 +275,16 @@
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         const missing = $$("[required]", form).find((element) => !element.value.trim());
-        if (missing) {
+        // What the browser can tell at once (a number out of range, an email
+        // that is not one), in the browser's words.
+        const invalid = missing ? null : $$("input", form).find((element) => !element.checkValidity());
+        if (missing || invalid) {
           const line = errorLine(form);
-          line.textContent = t("required", { field: labelOf(missing) });
+          line.textContent = missing
+            ? t("required", { field: labelOf(missing) })
+            : labelOf(invalid) + ": " + invalid.validationMessage;
           line.hidden = false;
-          missing.focus();
+          (missing || invalid).focus();
           return;
         }
         clearError(form);
