@@ -293,7 +293,7 @@ async def test_settings_in_german_show_the_german_configuration_refusal(
     try:
         await page.goto(dashboard.url(f"/dashboard/settings?workspace={ws}"))
         await expect(page.locator("html")).to_have_attribute("lang", "de")
-        form = page.locator("#segments form[data-api-url='/api/segments']")
+        form = page.locator("#segments form[data-url='/api/segments']")
         await form.locator("input[name=name]").fill("retail")
         async with page.expect_response(lambda r: r.request.method == "POST") as posted:
             await form.get_by_role("button", name="Segment anlegen").click()
