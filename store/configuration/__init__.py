@@ -27,7 +27,7 @@ Each kind of configuration has a module of its own:
 - `workspaces.py`: `list_workspaces`, `get_workspace`, `create_workspace`,
   `update_workspace`, `delete_workspace`.
 - `users.py`: `list_users`, `get_user`, `create_user`, `update_user` (any of
-  `USER_FIELDS`), `delete_user`.
+  `USER_FIELDS`; `active: False` deactivates), `delete_user`.
 - `segments.py`: segments and their managers: `ManagerEntry`, `SegmentConfig`,
   `list_segments`, `get_segment`, `create_segment`, `update_segment` (any of
   `SEGMENT_FIELDS`), `replace_segment_managers`, `delete_segment`.
