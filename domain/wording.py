@@ -184,10 +184,8 @@ class SystemComment:
     kinds: frozenset[EventKind]
     written: str
     shown: str
-
-    @property
-    def pattern(self) -> re.Pattern[str]:
-        return _pattern(self.written)
+    # `written` as a regular expression, compiled once.
+    pattern: re.Pattern[str]
 
 
 # Values that stop at "; " (where an alert reason of several rules goes on).
@@ -205,7 +203,7 @@ def _pattern(written: str) -> re.Pattern[str]:
 
 
 def _system(kinds: set[EventKind], written: str, shown: str | None = None) -> SystemComment:
-    return SystemComment(frozenset(kinds), written, shown or written)
+    return SystemComment(frozenset(kinds), written, shown or written, _pattern(written))
 
 
 # The comments of domain/commands.py and workflows/ (which stay as they are:
