@@ -98,10 +98,17 @@ class NoticeActivities:
                                     notice.kind, notice.reference, extra={"ticket_id": notice.ticket_id})
             return f"not sent: no address for {notice.to}"
         names = names_for(self._engine, [notice.actor]) if self._engine is not None else {}
-        # The notice's line of the log, as the ticket's log page words it.
+        # The notice's line of the log, as the ticket's log page words it: a
+        # ticket's first version is its creation (intake's or an alert rule's
+        # comment is the system's), a rule's escalation the rule's.
+        if notice.version == 1:
+            kind = EventKind.CREATED
+        elif notice.actor.startswith(ESCALATION_RULE_ACTOR):
+            kind = EventKind.ESCALATED_BY_RULE
+        else:
+            kind = EventKind.CHANGED
         line = TicketEvent(
-            seq=notice.version, at=datetime.now(UTC), actor=notice.actor, comment=notice.comment,
-            kind=EventKind.ESCALATED_BY_RULE if notice.actor.startswith(ESCALATION_RULE_ACTOR) else EventKind.CHANGED,
+            seq=notice.version, at=datetime.now(UTC), actor=notice.actor, comment=notice.comment, kind=kind
         )
         context = {
             **notice.model_dump(),

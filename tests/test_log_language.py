@@ -165,7 +165,8 @@ async def test_a_ticket_made_by_an_alert_rule_names_the_rule(api: ApiEnv, worksp
     mail = await mail_about(api, ticket["reference"], "ann@example.com", "Ihnen zugewiesen")
     body = text_of(mail)
     assert "Alarmregel „Detractors (score 0-6)“ hat Ihnen das Ticket" in body
-    assert "alert-rule:" not in body
+    assert "Kommentar: Von der Aktionsalarmregel „Detractors (score 0-6)“ angelegt: Bewertung 2 in 0-6." in body
+    assert "alert-rule:" not in body and "Created by" not in body
 
 
 async def test_an_alert_rules_notification_reaches_a_user_in_their_language(api: ApiEnv, workspace: str) -> None:
