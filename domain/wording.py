@@ -265,9 +265,38 @@ def is_system_line(event: TicketEvent) -> bool:
     return event.kind in SYSTEM_KINDS or (event.kind is EventKind.CREATED and is_machine_actor(event.actor))
 
 
+# What a ticket's creation adds when its source named a segment the workspace
+# does not have (domain/commands.py's decide_create): by whom, as written, and
+# as a person reads it.
+UNKNOWN_SEGMENT = re.compile(
+    r"(?P<before>.*?) ?(?P<named_by>The response|The web form|The mail|Its source) named segment "
+    r"'(?P<segment>.*)', which this workspace does not have: the ticket went to '(?P<went>.*)'\.\Z",
+    re.DOTALL,
+)
+UNKNOWN_SEGMENT_SHOWN = {
+    "The response": N_("The response named the segment “{segment}”, which this workspace does not have: "
+                       "the ticket went to “{went}”."),
+    "The web form": N_("The web form named the segment “{segment}”, which this workspace does not have: "
+                       "the ticket went to “{went}”."),
+    "The mail": N_("The mail named the segment “{segment}”, which this workspace does not have: "
+                   "the ticket went to “{went}”."),
+    "Its source": N_("Its source named the segment “{segment}”, which this workspace does not have: "
+                     "the ticket went to “{went}”."),
+}
+
+
 def comment_phrase(event: TicketEvent, names: Mapping[str, str]) -> Phrase | str:
     """A line's comment for a person: a system comment as a translatable
     Phrase; a person's (or one not recognised) as written."""
+    if event.kind is EventKind.CREATED and (unknown := UNKNOWN_SEGMENT.match(event.comment)):
+        # Said after the creation's own comment (a person's or the system's).
+        before = event.model_copy(update={"comment": unknown["before"]})
+        said = Phrase(UNKNOWN_SEGMENT_SHOWN[unknown["named_by"]], {
+            "segment": unknown["segment"], "went": unknown["went"]})
+        if not unknown["before"]:
+            return said
+        # Two sentences side by side: the same in every language.
+        return Phrase("{before} {said}", {"before": comment_phrase(before, names), "said": said})
     if not is_system_line(event):
         return event.comment
     for system in SYSTEM_COMMENTS:

@@ -195,3 +195,30 @@ async def test_an_alert_rules_notification_reaches_a_user_in_their_language(api:
     # What the response did not say (no comment) is left out, not shown as "-".
     assert "Kommentar:" not in body and " - " not in body and "Customer" not in body
     assert f"Antwort {response_id}" in mails[0]["Subject"]
+
+
+async def test_an_unknown_segment_of_a_response_reads_in_german(api: ApiEnv, workspace: str) -> None:
+    survey = await api.http.post("/api/surveys", json={
+        "workspace_id": workspace, "name": "NPS", "default_segment": "retail",
+        "field_mapping": {"score": "nps", "customer_email": "email", "segment": "hidden:segment"}})
+    survey = survey.json()
+    body = json.dumps({"response_id": uuid.uuid4().hex, "submitted_at": datetime.now(UTC).isoformat(),
+                       "answers": {"nps": 0, "email": "wholesale@example.com"},
+                       "hidden": {"segment": "Wholesale"}}).encode()
+    timestamp = int(time.time())
+    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
+        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
+        "content-type": "application/json"})
+    assert accepted.status_code == 202, accepted.text
+
+    async def the_ticket() -> list[dict]:
+        return (await api.http.get("/api/tickets", params={"workspace": workspace})).json()["items"]
+
+    ticket = (await eventually(the_ticket, "the response's ticket"))[0]
+    assert (await events_of(api, ticket["id"]))[0]["comment"].endswith(
+        "The response named segment 'Wholesale', which this workspace does not have: the ticket went to 'retail'.")
+    html = await page_of(api, f"/dashboard/tickets/{ticket['id']}")
+    assert ("Von der Aktionsalarmregel „Detractors (score 0-6)“ angelegt: Bewertung 0 in 0-6. Die Antwort nannte "
+            "das Segment „Wholesale“, das es in diesem Arbeitsbereich nicht gibt: das Ticket kam nach „retail“."
+            in html)
+    assert "named segment" not in html
