@@ -17,7 +17,7 @@ from api.configuration.surveys.schemas import (
     SurveyTestResult,
     SurveyWithSecret,
 )
-from api.configuration.surveys.test_delivery import deliver_test_response
+from api.configuration.surveys.sample_response import deliver_test_response
 from api.dashboard import i18n
 from api.deps import ServicesDep
 from store import configuration as store
