@@ -67,7 +67,7 @@ def _create_engine(url: str, *, sqlite_foreign_keys: bool, **engine_args) -> Eng
     engine = create_engine(sa_url, **engine_args)
 
     @event.listens_for(engine, "connect")
-    def _configure_sqlite(dbapi_connection, _record) -> None:
+    def _configure_sqlite(dbapi_connection, record) -> None:
         # Take BEGIN away from the sqlite3 module: in its legacy mode it starts
         # transactions only before INSERT/UPDATE/DELETE, so a read followed by a
         # write would not be one transaction. SQLAlchemy's recipe; `_begin`
@@ -82,6 +82,9 @@ def _create_engine(url: str, *, sqlite_foreign_keys: bool, **engine_args) -> Eng
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA foreign_keys={'ON' if sqlite_foreign_keys else 'OFF'}")
         cursor.close()
+        # A new SQLite connection writes (query_only off); `_begin` keeps
+        # this in step. The record outlives its connection (a reconnect).
+        record.info[_READ_ONLY] = False
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -95,7 +98,7 @@ def _create_engine(url: str, *, sqlite_foreign_keys: bool, **engine_args) -> Eng
         # (`reading`), and a read is made unable to write (query_only): a
         # write there fails on its first run, in tests, not under load.
         read_only = bool(connection.get_execution_options().get(_READ_ONLY, False))
-        pooled = connection.connection.info  # lives as long as the SQLite connection
+        pooled = connection.connection.info  # the pool's record of this SQLite connection
         if pooled.get(_READ_ONLY, False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
             pooled[_READ_ONLY] = read_only
