@@ -17,7 +17,7 @@ from domain.responses import FieldMapping, MappedResponse, SurveyResponse
 from domain.ticket import TicketStatus
 from store.models import AlertRuleRow, Segment, SegmentManager, Survey, SurveyResponse as SurveyResponseRow
 from store.configuration import NotFound
-from store.db import dialect_insert
+from store.db import dialect_insert, reading
 from store.models import TicketRow, User
 
 # A manager's load: the tickets still waiting on them.
@@ -36,7 +36,7 @@ class SurveyConfig(BaseModel):
 
 
 def get_survey(engine: Engine, survey_id: str) -> SurveyConfig | None:
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         survey = session.get(Survey, survey_id)
         if survey is None:
             return None
@@ -52,7 +52,7 @@ def get_survey(engine: Engine, survey_id: str) -> SurveyConfig | None:
 
 def alert_rule_documents(engine: Engine, survey_id: str) -> list[dict[str, Any]]:
     """The survey's alert rules in evaluation order, as stored (JSON)."""
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         rows = session.scalars(
             select(AlertRuleRow).where(AlertRuleRow.survey_id == survey_id).order_by(AlertRuleRow.position, AlertRuleRow.id)
         ).all()
@@ -87,7 +87,7 @@ class StoredResponse(BaseModel):
 
 
 def get_response(engine: Engine, key: str) -> StoredResponse | None:
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         row = session.get(SurveyResponseRow, key)
         if row is None:
             return None
@@ -115,7 +115,7 @@ def segment_staffing(engine: Engine, workspace_id: str, segment_name: str) -> Se
     by: the managers' open tickets only for least_loaded or when a manager has
     a cap, the segment's previous owner only for round_robin (every survey
     response asks this, so it reads no more than it needs)."""
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         rows = session.execute(
             select(Segment.assignment_mode, User.username, SegmentManager.available, SegmentManager.max_open_tickets)
             .select_from(Segment)
@@ -163,7 +163,7 @@ def segment_staffing(engine: Engine, workspace_id: str, segment_name: str) -> Se
 
 
 def user_email(engine: Engine, username: str) -> str | None:
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         return session.scalars(select(User.email).where(User.username == username)).first()
 
 
@@ -194,7 +194,7 @@ def _survey_or_404(session: Session, survey_id: str) -> Survey:
 
 
 def list_alert_rules(engine: Engine, survey_id: str) -> list[AlertRuleDoc]:
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         _survey_or_404(session, survey_id)
         rows = session.scalars(
             select(AlertRuleRow).where(AlertRuleRow.survey_id == survey_id)
@@ -229,7 +229,7 @@ def save_alert_rule(engine: Engine, survey_id: str, rule: AlertRule, position: i
 
 
 def get_alert_rule(engine: Engine, survey_id: str, rule_id: str) -> AlertRuleDoc:
-    with Session(engine) as session:
+    with reading(engine) as connection, Session(bind=connection) as session:
         _survey_or_404(session, survey_id)
         row = session.get(AlertRuleRow, rule_id)
         if row is None or row.survey_id != survey_id:
