@@ -16,17 +16,20 @@
     try { return JSON.parse(element.textContent); } catch (error) { return fallback; }
   }
 
-  const messages = readJson("cx-messages", {});
-  const context = readJson("cx-context", {});
-
-  /* "Moved to %(status)s." with {status: "Open"} */
-  function t(key, values) {
-    let text = messages[key] || key;
-    Object.entries(values || {}).forEach(([name, value]) => {
-      text = text.split("%(" + name + ")s").join(String(value));
-    });
-    return text;
+  /* A page's messages as a function: t("moved", {status: "Open"}) is
+   * "Moved to %(status)s." with the status in it. */
+  function translator(messages) {
+    return function t(key, values) {
+      let text = messages[key] || key;
+      Object.entries(values || {}).forEach(([name, value]) => {
+        text = text.split("%(" + name + ")s").join(String(value));
+      });
+      return text;
+    };
   }
+
+  const t = translator(readJson("cx-messages", {}));
+  const context = readJson("cx-context", {});
 
   // --- the session, sent with every change ------------------------------------------
 
@@ -43,19 +46,28 @@
     constructor(status, reason) { super(reason); this.status = status; this.reason = reason; }
   }
 
-  /* FastAPI's 422 for malformed input lists the fields; say it in one line. */
-  function describe(detail) {
+  /* A detail in words is shown as it is; FastAPI's 422 lists the fields: say
+   * it in one line, each field named by the label of `form`'s control for it
+   * when there is one (`name`, or data-api-field for a control that is
+   * converted), else by its path in the body. */
+  function describe(detail, form) {
     if (typeof detail === "string") return detail;
     if (Array.isArray(detail)) {
       return detail.map((item) => {
-        const where = (item.loc || []).filter((part) => part !== "body").join(".");
-        return (where ? where + ": " : "") + (item.msg || "");
+        const path = (item.loc || []).filter((part) => part !== "body");
+        const field = [...path].reverse().find((part) => typeof part === "string" && !/^\d+$/.test(part));
+        const control = form && field && $(`[data-api-field="${field}"], [name="${field}"]`, form);
+        const label = control && control.labels && control.labels[0];
+        const where = label ? label.textContent.trim() : path.join(".");
+        const problem = String(item.msg || "").replace(/^Value error, /, "");
+        return (where ? where + ": " : "") + problem;
       }).join("; ");
     }
     return JSON.stringify(detail);
   }
 
-  async function api(method, url, body) {
+  /* `form`: the form the body comes from, whose labels name the fields of a refusal. */
+  async function api(method, url, body, form) {
     const headers = { "Accept": "application/json" };
     if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -72,7 +84,7 @@
     let payload = null;
     try { payload = await response.json(); } catch (error) { payload = null; }
     if (!response.ok) {
-      throw new Refusal(response.status, payload && payload.detail ? describe(payload.detail) : t("failed"));
+      throw new Refusal(response.status, payload && payload.detail ? describe(payload.detail, form) : t("failed"));
     }
     return payload;
   }
@@ -103,6 +115,9 @@
       button.setAttribute("aria-busy", on ? "true" : "false");
     });
   }
+
+  // What settings.js, loaded after this script on the settings page, uses too.
+  window.cxloop = Object.freeze({ $, $$, readJson, translator, api, toast, busy });
 
   /* A wall-clock time in an IANA zone ("2025-11-24T09:00" in Europe/Berlin)
    * as an instant: guess it is UTC, see what the zone's clock shows then, and

@@ -7,84 +7,13 @@
 (function () {
   "use strict";
 
-  const $ = (selector, root) => (root || document).querySelector(selector);
-  const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
+  // The dashboard's own pieces (dashboard.js runs first on every page).
+  const { $, $$, readJson, translator, api, toast, busy } = window.cxloop;
 
-  function readJson(id, fallback) {
-    const element = document.getElementById(id);
-    if (!element) return fallback;
-    try { return JSON.parse(element.textContent); } catch (error) { return fallback; }
-  }
-
-  const messages = readJson("cx-settings-messages", {});
+  const t = translator(readJson("cx-settings-messages", {}));
   const segmentManagers = readJson("cx-segment-managers", {});
 
-  function t(key, values) {
-    let text = messages[key] || key;
-    Object.entries(values || {}).forEach(([name, value]) => {
-      text = text.split("%(" + name + ")s").join(String(value));
-    });
-    return text;
-  }
-
-  // --- the API -----------------------------------------------------------------------
-
-  class Refusal extends Error {
-    constructor(status, reason) { super(reason); this.status = status; this.reason = reason; }
-  }
-
-  /* A detail in words is shown as it is; FastAPI's list of fields in one
-   * line, each named by the label of the form's control for it when there is
-   * one (`name`, or data-api-field for a control that is converted). */
-  function describe(detail, form) {
-    if (typeof detail === "string") return detail;
-    if (Array.isArray(detail)) {
-      return detail.map((item) => {
-        const path = (item.loc || []).filter((part) => part !== "body");
-        const field = [...path].reverse().find((part) => typeof part === "string" && !/^\d+$/.test(part));
-        const control = form && field && $(`[data-api-field="${field}"], [name="${field}"]`, form);
-        const where = control && control.labels && control.labels[0] ? labelOf(control) : path.join(".");
-        const problem = String(item.msg || "").replace(/^Value error, /, "");
-        return (where ? where + ": " : "") + problem;
-      }).join("; ");
-    }
-    return JSON.stringify(detail);
-  }
-
-  async function api(method, url, body, form) {
-    const meta = document.querySelector('meta[name="csrf-token"]');
-    const headers = { "Accept": "application/json", "X-CSRF-Token": meta ? meta.content : "" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(url, {
-        method, headers, credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      throw new Refusal(0, t("failed"));
-    }
-    if (response.status === 204) return null;
-    let payload = null;
-    try { payload = await response.json(); } catch (error) { payload = null; }
-    if (!response.ok) {
-      throw new Refusal(response.status, payload && payload.detail ? describe(payload.detail, form) : t("failed"));
-    }
-    return payload;
-  }
-
   // --- what the person sees -------------------------------------------------------------
-
-  let toastTimer = null;
-  function toast(text, kind) {
-    const element = document.getElementById("toast");
-    if (!element) return;
-    element.textContent = text;
-    element.dataset.kind = kind || "info";
-    element.hidden = false;
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { element.hidden = true; }, kind === "error" ? 8000 : 3500);
-  }
 
   /* The error line of the form, or of the item the control belongs to. */
   function errorLine(control) {
@@ -112,13 +41,6 @@
   function clearError(control) {
     const line = errorLine(control);
     if (line) line.hidden = true;
-  }
-
-  function busy(form, on) {
-    $$("button[type=submit]", form).forEach((button) => {
-      button.disabled = on;
-      button.setAttribute("aria-busy", on ? "true" : "false");
-    });
   }
 
   function reloadSaved(text) {
