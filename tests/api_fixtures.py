@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import MailActivities
 from api.app import create_app
+from api.intake.adapters import sign_cxloop
 from domain.ticket import workflow_id_for
 from settings import Settings
 from store import accounts
@@ -241,6 +243,27 @@ async def new_ticket(api: ApiEnv, workspace_id: str, segment: str) -> dict:
 
     await eventually(visible, "ticket visible to the roll-out")
     return ticket
+
+
+async def deliver(api: ApiEnv, survey: dict, body: bytes, *, secret: str | None = None,
+                  timestamp: int | None = None, language: str | None = None) -> httpx.Response:
+    """`body` posted to the survey's webhook as the survey platform posts it:
+    signed with the survey's secret (or `secret`) at `timestamp` (now)."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signature = sign_cxloop(secret or survey["webhook_secret"], timestamp, body)
+    headers = {"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": signature,
+               "content-type": "application/json"}
+    if language:
+        headers["Accept-Language"] = language
+    return await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers)
+
+
+async def ticket_of(api: ApiEnv, ticket_id: str) -> dict:
+    """The ticket once the read model has it (intake makes it a moment after accepting)."""
+    async def found():
+        answer = await api.http.get(f"/api/tickets/{ticket_id}")
+        return answer.json() if answer.status_code == 200 else None
+    return await eventually(found, f"ticket {ticket_id} in the read model")
 
 
 # --- configuration through the API: a workspace, users, segments, the roll-out ---------

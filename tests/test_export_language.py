@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
 import openpyxl
 
-from api.intake.adapters import sign_cxloop
-from tests.api_fixtures import ApiEnv, eventually
+from tests.api_fixtures import ApiEnv, deliver, eventually
 
 
 async def sheet_of(api: ApiEnv, workspace: str, language: str | None = None) -> tuple[list[tuple], dict]:
@@ -32,10 +30,7 @@ async def survey_ticket(api: ApiEnv, workspace: str, score: int) -> dict:
     survey = survey.json()
     body = json.dumps({"response_id": uuid.uuid4().hex, "submitted_at": datetime.now(UTC).isoformat(),
                        "answers": {"nps": score, "email": "vera@example.com", "name": "Vera Nagy"}}).encode()
-    timestamp = int(time.time())
-    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
-        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
-        "content-type": "application/json"})
+    accepted = await deliver(api, survey, body)
     assert accepted.status_code == 202, accepted.text
 
     async def listed() -> list[dict]:

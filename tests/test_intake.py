@@ -24,7 +24,7 @@ from api.intake.adapters import SIGNATURE_MAX_AGE_SECONDS, sign_cxloop, sign_typ
 from domain.contracts import ResponseRecord
 from domain.responses import MappedResponse, SurveyResponse
 from store.models import Segment, SegmentManager, User
-from tests.api_fixtures import ApiEnv, eventually, name_in
+from tests.api_fixtures import ApiEnv, deliver, eventually, name_in, ticket_of
 from worker import build_worker
 
 MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "customer_name": "name",
@@ -48,24 +48,6 @@ def cxloop_body(response_id: str | None = None, score: int | str = 3, **answers)
                     "plan": "pro", **answers},
         "hidden": {"segment": "retail"},
     }).encode()
-
-
-async def deliver(api: ApiEnv, survey: dict, body: bytes, *, secret: str | None = None,
-                  timestamp: int | None = None, language: str | None = None) -> httpx.Response:
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    signature = sign_cxloop(secret or survey["webhook_secret"], timestamp, body)
-    headers = {"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": signature,
-               "content-type": "application/json"}
-    if language:
-        headers["Accept-Language"] = language
-    return await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers)
-
-
-async def ticket_of(api: ApiEnv, response_id: str) -> dict:
-    async def found():
-        response = await api.http.get(f"/api/tickets/{response_id}")
-        return response.json() if response.status_code == 200 else None
-    return await eventually(found, f"ticket {response_id} in the read model")
 
 
 async def test_signed_detractor_becomes_a_ticket_with_its_response(api: ApiEnv, workspace: str) -> None:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from api.intake.adapters import sign_cxloop
 from store.models import UserRole
-from tests.api_fixtures import ApiEnv, eventually, name_in, unique, user_id_for
+from tests.api_fixtures import ApiEnv, deliver, eventually, name_in, unique, user_id_for
 
 GERMAN = {"Accept-Language": "de"}
 
@@ -143,10 +141,7 @@ async def test_a_ticket_made_by_an_alert_rule_names_the_rule(api: ApiEnv, worksp
     survey = survey.json()
     body = json.dumps({"response_id": uuid.uuid4().hex, "submitted_at": datetime.now(UTC).isoformat(),
                        "answers": {"nps": 2, "email": "detractor@example.com"}}).encode()
-    timestamp = int(time.time())
-    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
-        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
-        "content-type": "application/json"})
+    accepted = await deliver(api, survey, body)
     assert accepted.status_code == 202, accepted.text
 
     async def the_ticket() -> list[dict]:
@@ -183,10 +178,7 @@ async def test_an_alert_rules_notification_reaches_a_user_in_their_language(api:
     response_id = uuid.uuid4().hex
     body = json.dumps({"response_id": response_id, "submitted_at": datetime.now(UTC).isoformat(),
                        "answers": {"nps": 1, "email": "quiet@example.com"}}).encode()
-    timestamp = int(time.time())
-    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
-        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
-        "content-type": "application/json"})
+    accepted = await deliver(api, survey, body)
     assert accepted.status_code == 202, accepted.text
     mails = await eventually(lambda: asyncio.sleep(0, result=api.mailbox.to(f"{lead}@example.com")), "the notice")
     body = text_of(mails[0])
@@ -205,10 +197,7 @@ async def test_an_unknown_segment_of_a_response_reads_in_german(api: ApiEnv, wor
     body = json.dumps({"response_id": uuid.uuid4().hex, "submitted_at": datetime.now(UTC).isoformat(),
                        "answers": {"nps": 0, "email": "wholesale@example.com"},
                        "hidden": {"segment": "Wholesale"}}).encode()
-    timestamp = int(time.time())
-    accepted = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
-        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
-        "content-type": "application/json"})
+    accepted = await deliver(api, survey, body)
     assert accepted.status_code == 202, accepted.text
 
     async def the_ticket() -> list[dict]:

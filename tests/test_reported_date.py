@@ -11,7 +11,6 @@ PostgreSQL (tests/api_fixtures.py, tests/db_fixtures.py)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -20,13 +19,12 @@ from sqlalchemy import insert, inspect
 
 import reconcile
 from api.auth.caller import SESSION_COOKIE
-from api.intake.adapters import sign_cxloop
 from domain.ticket import Priority, Source, TicketProjection, TicketState, reference_for
 from store import accounts
 from store.db import make_engine, migrate
 from store.models import Survey, SurveyResponse as SurveyResponseRow, TicketRow, UserRole, Workspace
 from store.tickets import TicketStore
-from tests.api_fixtures import ApiEnv, created, eventually, user_id_for
+from tests.api_fixtures import ApiEnv, created, deliver, ticket_of, user_id_for
 from tests.db_fixtures import downgrade
 
 MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "segment": "hidden:segment"}
@@ -44,19 +42,9 @@ async def late_response(api: ApiEnv, workspace: str, submitted_at: datetime) -> 
         "answers": {"nps": 1, "why": "Nobody called back", "email": "lou@example.com"},
         "hidden": {"segment": "retail"},
     }).encode()
-    timestamp = int(time.time())
-    answer = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
-        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
-        "content-type": "application/json"})
+    answer = await deliver(api, survey, body)
     assert answer.status_code == 202, answer.text
     return answer.json()["response_id"]
-
-
-async def ticket_of(api: ApiEnv, ticket_id: str) -> dict:
-    async def found():
-        answer = await api.http.get(f"/api/tickets/{ticket_id}")
-        return answer.json() if answer.status_code == 200 else None
-    return await eventually(found, f"ticket {ticket_id} in the read model")
 
 
 async def test_a_late_responses_ticket_is_in_the_default_window(api: ApiEnv, workspace: str) -> None:

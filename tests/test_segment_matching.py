@@ -20,7 +20,7 @@ import httpx
 
 from api.intake.adapters import sign_cxloop
 from domain.segments import choose_segment, match_segment
-from tests.api_fixtures import ApiEnv, created, eventually, name_in, refused
+from tests.api_fixtures import ApiEnv, created, deliver, name_in, refused, ticket_of
 
 MAPPING = {"score": "nps", "comment": "why", "customer_email": "email", "segment": "hidden:segment"}
 
@@ -39,19 +39,9 @@ async def respond(api: ApiEnv, survey: dict, segment: str) -> str:
         "answers": {"nps": 2, "why": "Late again", "email": "pat@example.com"},
         "hidden": {"segment": segment},
     }).encode()
-    timestamp = int(time.time())
-    answer = await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers={
-        "X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(survey["webhook_secret"], timestamp, body),
-        "content-type": "application/json"})
+    answer = await deliver(api, survey, body)
     assert answer.status_code == 202, answer.text
     return answer.json()["response_id"]
-
-
-async def ticket_of(api: ApiEnv, ticket_id: str) -> dict:
-    async def found():
-        answer = await api.http.get(f"/api/tickets/{ticket_id}")
-        return answer.json() if answer.status_code == 200 else None
-    return await eventually(found, f"ticket {ticket_id} in the read model")
 
 
 async def creation_comment(api: ApiEnv, ticket_id: str) -> str:
