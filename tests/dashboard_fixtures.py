@@ -255,3 +255,34 @@ def read_only_tickets(workspace_id: str, specs: Iterable[dict]) -> list[TicketSt
             )
         )
     return states
+
+
+async def create_ticket(env: DashboardEnv, workspace: str, **fields) -> dict:
+    """A ticket opened through the API as the admin: retail, from pat, unless `fields` say otherwise."""
+    body = {
+        "workspace_id": workspace,
+        "customer_email": "pat@example.com",
+        "segment": "retail",
+        "comment": "Phoned about a late delivery",
+        **fields,
+    }
+    response = await env.http.post("/api/tickets", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def api_ticket(env: DashboardEnv, ticket_id: str) -> dict:
+    response = await env.http.get(f"/api/tickets/{ticket_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def api_events(env: DashboardEnv, ticket_id: str) -> list[dict]:
+    response = await env.http.get(f"/api/tickets/{ticket_id}/events")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def no_script_errors(page) -> None:
+    """`page` from new_page threw nothing."""
+    assert page.script_errors == [], page.script_errors

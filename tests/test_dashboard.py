@@ -28,28 +28,18 @@ from domain.ticket import Priority, TicketStatus
 from store import configuration
 from store.models import UserRole
 from tests.api_fixtures import name_in
-from tests.dashboard_fixtures import ARTIFACTS, DashboardEnv, make_workspace, new_page, read_only_tickets
+from tests.dashboard_fixtures import (
+    ARTIFACTS,
+    DashboardEnv,
+    api_ticket,
+    create_ticket,
+    make_workspace,
+    new_page,
+    no_script_errors,
+    read_only_tickets,
+)
 
 pytestmark = pytest.mark.dev_server
-
-
-async def create_ticket(env: DashboardEnv, workspace: str, **fields) -> dict:
-    body = {
-        "workspace_id": workspace,
-        "customer_email": "pat@example.com",
-        "segment": "retail",
-        "comment": "Phoned about a late delivery",
-        **fields,
-    }
-    response = await env.http.post("/api/tickets", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def api_ticket(env: DashboardEnv, ticket_id: str) -> dict:
-    response = await env.http.get(f"/api/tickets/{ticket_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def shot(page: Page, name: str, full_page: bool = False) -> None:
@@ -58,10 +48,6 @@ async def shot(page: Page, name: str, full_page: bool = False) -> None:
 
 def query_of(page: Page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query, keep_blank_values=True)
-
-
-def no_script_errors(page: Page) -> None:
-    assert page.script_errors == [], page.script_errors
 
 
 # --- list: filters, counts, pages, sorting, workspaces ---------------------------------

@@ -23,17 +23,13 @@ from api.intake.adapters import sign_cxloop
 from store import accounts, configuration
 from store.models import UserRole
 from tests.api_fixtures import eventually, name_in
-from tests.dashboard_fixtures import ARTIFACTS, DashboardEnv, new_page
+from tests.dashboard_fixtures import ARTIFACTS, DashboardEnv, new_page, no_script_errors
 
 pytestmark = pytest.mark.dev_server
 
 
 async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"settings-{name}.png"), full_page=True)
-
-
-def no_script_errors(page: Page) -> None:
-    assert page.script_errors == [], page.script_errors
 
 
 async def settings(page: Page, dashboard: DashboardEnv, workspace: str, section: str = "") -> None:

@@ -25,38 +25,22 @@ from domain.ticket import TicketStatus, can_transition
 from store import configuration
 from store.models import UserRole
 from tests.api_fixtures import name_in
-from tests.dashboard_fixtures import ARTIFACTS, DashboardEnv, new_page, read_only_tickets
+from tests.dashboard_fixtures import (
+    ARTIFACTS,
+    DashboardEnv,
+    api_events,
+    api_ticket,
+    create_ticket,
+    new_page,
+    no_script_errors,
+    read_only_tickets,
+)
 
 pytestmark = pytest.mark.dev_server
 
 # How long the workflow side may take to do what a test waits for (an
 # escalation rule firing, a roll-out reaching a ticket).
 SETTLE_SECONDS = 30
-
-
-async def create_ticket(env: DashboardEnv, workspace: str, **fields) -> dict:
-    body = {
-        "workspace_id": workspace,
-        "customer_email": "pat@example.com",
-        "segment": "retail",
-        "comment": "Phoned about a late delivery",
-        **fields,
-    }
-    response = await env.http.post("/api/tickets", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def api_ticket(env: DashboardEnv, ticket_id: str) -> dict:
-    response = await env.http.get(f"/api/tickets/{ticket_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def api_events(env: DashboardEnv, ticket_id: str) -> list[dict]:
-    response = await env.http.get(f"/api/tickets/{ticket_id}/events")
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> None:
@@ -69,10 +53,6 @@ async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> None:
 
 async def shot(page: Page, name: str, full_page: bool = False) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"dashboard-views-{name}.png"), full_page=full_page)
-
-
-def no_script_errors(page: Page) -> None:
-    assert page.script_errors == [], page.script_errors
 
 
 def translated(locale: str, message: str) -> str:
