@@ -245,17 +245,23 @@ async def new_ticket(api: ApiEnv, workspace_id: str, segment: str) -> dict:
     return ticket
 
 
-async def deliver(api: ApiEnv, survey: dict, body: bytes, *, secret: str | None = None,
-                  timestamp: int | None = None, language: str | None = None) -> httpx.Response:
+async def signed_delivery(http: httpx.AsyncClient, survey_id: str, secret: str, body: bytes, *,
+                          timestamp: int | None = None, language: str | None = None) -> httpx.Response:
     """`body` posted to the survey's webhook as the survey platform posts it:
-    signed with the survey's secret (or `secret`) at `timestamp` (now)."""
+    signed with `secret` at `timestamp` (now)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    signature = sign_cxloop(secret or survey["webhook_secret"], timestamp, body)
-    headers = {"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": signature,
+    headers = {"X-Cxloop-Timestamp": str(timestamp), "X-Cxloop-Signature": sign_cxloop(secret, timestamp, body),
                "content-type": "application/json"}
     if language:
         headers["Accept-Language"] = language
-    return await api.http.post(f"/api/webhooks/surveys/{survey['id']}", content=body, headers=headers)
+    return await http.post(f"/api/webhooks/surveys/{survey_id}", content=body, headers=headers)
+
+
+async def deliver(api: ApiEnv, survey: dict, body: bytes, *, secret: str | None = None,
+                  timestamp: int | None = None, language: str | None = None) -> httpx.Response:
+    """`body` delivered to the survey the API made, signed with its secret (or `secret`)."""
+    return await signed_delivery(api.http, survey["id"], secret or survey["webhook_secret"], body,
+                                 timestamp=timestamp, language=language)
 
 
 async def ticket_of(api: ApiEnv, ticket_id: str) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -22,12 +21,11 @@ from playwright.async_api import Page, expect
 
 from api.dashboard import catalogs
 from api.dashboard.i18n import LOCALES, choose_locale
-from api.intake.adapters import sign_cxloop
 from api.tickets.export import COLUMNS
 from domain.ticket import Priority, TicketStatus
 from store import configuration
 from store.models import UserRole
-from tests.api_fixtures import name_in
+from tests.api_fixtures import name_in, signed_delivery
 from tests.dashboard_fixtures import (
     ARTIFACTS,
     DashboardEnv,
@@ -243,16 +241,7 @@ async def test_open_a_customer_response(
             "hidden": {"segment": "retail"},
         }
     ).encode()
-    timestamp = int(time.time())
-    accepted = await dashboard.http.post(
-        f"/api/webhooks/surveys/{survey.id}",
-        content=body,
-        headers={
-            "X-Cxloop-Timestamp": str(timestamp),
-            "X-Cxloop-Signature": sign_cxloop(survey.webhook_secret, timestamp, body),
-            "content-type": "application/json",
-        },
-    )
+    accepted = await signed_delivery(dashboard.http, survey.id, survey.webhook_secret, body)
     assert accepted.status_code == 202, accepted.text
     response_id = accepted.json()["response_id"]
     for _ in range(200):  # the survey's ticket is made by its workflow, shortly after

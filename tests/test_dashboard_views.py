@@ -20,11 +20,10 @@ import pytest
 from playwright.async_api import Page, expect
 
 from api.dashboard import i18n
-from api.intake.adapters import sign_cxloop
 from domain.ticket import TicketStatus, can_transition
 from store import configuration
 from store.models import UserRole
-from tests.api_fixtures import name_in
+from tests.api_fixtures import name_in, signed_delivery
 from tests.dashboard_fixtures import (
     ARTIFACTS,
     DashboardEnv,
@@ -479,16 +478,7 @@ async def test_response_dialog_names_the_survey(
             "answers": {"nps": 3, "why": "Late again", "email": "zoe@example.com"},
         }
     ).encode()
-    timestamp = int(time.time())
-    accepted = await dashboard.http.post(
-        f"/api/webhooks/surveys/{survey.id}",
-        content=body,
-        headers={
-            "X-Cxloop-Timestamp": str(timestamp),
-            "X-Cxloop-Signature": sign_cxloop(survey.webhook_secret, timestamp, body),
-            "content-type": "application/json",
-        },
-    )
+    accepted = await signed_delivery(dashboard.http, survey.id, survey.webhook_secret, body)
     assert accepted.status_code == 202, accepted.text
     response_id = accepted.json()["response_id"]
 
