@@ -42,8 +42,11 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SERVER_START_SECONDS = 30
-# Playwright waits at most this long for any one thing: a broken page fails fast.
-BROWSER_TIMEOUT_MS = 10_000
+# Playwright waits at most this long for any one thing, actions and `expect`
+# assertions alike: a broken page fails fast. (`expect` has its own default of
+# 5 s, which a settings form that hashes a password, rolls out a change and
+# reloads the page overran in the full suite on 2 loaded cores.)
+BROWSER_TIMEOUT_MS = 15_000
 ADMIN = "dashboard-admin"
 
 
@@ -147,10 +150,11 @@ async def dashboard(
 
 @pytest.fixture(scope="session")
 async def browser():
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     executable = chromium_path()
     ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
