@@ -27,6 +27,7 @@ from api.errors import UNAVAILABLE, TranslatedError, answer_in_readers_language,
 from api.limits import BodySizeLimit, build_rate_limiter
 from api.configuration import router as configuration
 from api.customer import router as customer
+from api.customers import router as customers
 from api.dashboard import router as dashboard
 from api.dashboard.pages import STATIC_DIR, STATIC_PATH
 from api.intake import router as intake
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(configuration.router)
     app.include_router(dashboard.router)
     app.include_router(customer.router)
+    app.include_router(customers.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     app.add_exception_handler(TranslatedError, answer_in_readers_language)

@@ -341,6 +341,12 @@ class AlertRule(_Strict):
 
 
 DETRACTOR_RULE_ID = "detractor"
+# The detractor rule's scores (NPS: 0-6), which the customer's history counts too.
+DETRACTOR_SCORES = range(0, 7)
+
+
+def is_detractor(score: int | None) -> bool:
+    return score is not None and score in DETRACTOR_SCORES
 
 
 def detractor_rule() -> AlertRule:

@@ -65,6 +65,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/tickets/{ticket_id}/comments"): REACH,
     ("GET", "/api/tickets/{ticket_id}/events"): REACH,
     ("GET", "/api/responses/{response_id}"): SIGNED,
+    ("GET", "/api/customers/{email}/history"): SIGNED,
     ("GET", "/api/workspaces"): ADMIN,
     ("POST", "/api/workspaces"): ADMIN,
     ("GET", "/api/workspaces/{workspace_id}"): ADMIN,

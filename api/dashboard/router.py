@@ -27,8 +27,10 @@ from api.auth.caller import PageCallerDep, check_csrf, page_caller
 from api.dashboard.pages import Reader, render, render_fragment, safe_next
 from api.deps import Services, ServicesDep
 from api.intake.router import reachable_response
+from domain.alerts import is_detractor
 from domain.ticket import TRANSITIONS, TicketState, TicketStatus, can_transition
 from store import accounts, configuration, directory, intake
+from store.customers import CustomerHistory, customer_history
 from store.configuration import ConfigurationError
 from store.tickets import InvalidCursor, TicketPage
 
@@ -280,11 +282,17 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
     # The log names rules and people by id: the page names them by name.
     names = await asyncio.to_thread(directory.names_for_log, services.engine, events)
     allowed = [s.value for s in TicketStatus if can_transition(ticket.status, s, ticket.status_before_delete)]
+    history = await asyncio.to_thread(
+        customer_history, services.engine, ticket.customer_email, reader.user, HISTORY_SIZE
+    )
     return render(
         request,
         reader,
         "ticket.html",
         ticket=ticket,
+        history=history,
+        detractors_this_year=_detractors_this_year(history, reader),
+        is_detractor=is_detractor,
         events=events,
         comments=comments,
         names=names,
@@ -292,6 +300,20 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
         allowed_statuses=allowed,
         default_snooze=_default_snooze(reader),
         back=_back_link(request, ticket),
+    )
+
+
+# The ticket page lists this many of the customer's tickets and responses.
+HISTORY_SIZE = 20
+
+
+def _detractors_this_year(history: CustomerHistory, reader: Reader) -> int:
+    """The customer's detractor responses received this calendar year (in
+    the reader's time zone) that the reader may see."""
+    year = reader.today().year
+    return sum(
+        1 for response in history.responses
+        if is_detractor(response.score) and response.received_at.astimezone(reader.formats.zone).year == year
     )
 
 
@@ -352,7 +374,7 @@ async def response_page(
 @router.get("/dashboard/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, services: ServicesDep) -> Response:
     """Users, API tokens, segments and their managers, surveys with their
-    webhook and alert rules, escalation rules: read here, changed by the
+    webhook and alert rules, escalation rules, the customers' mail: read here, changed by the
     page's script (settings.js) through the configuration API."""
     reader = Reader.of(request)
     if reader.user is None or not reader.user.is_admin:
@@ -365,6 +387,8 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         segments = await asyncio.to_thread(configuration.list_segments, engine, workspace.id)
         surveys = await asyncio.to_thread(configuration.list_surveys, engine, workspace.id)
         rules = await asyncio.to_thread(configuration.list_escalation_rules, engine, workspace.id)
+    # Its customers' language and time zone, and its mail identity.
+    mail_settings = await asyncio.to_thread(configuration.get_workspace, engine, workspace.id) if known else None
     alert_rules: dict[str, list[Any]] = {}
     question_keys: dict[str, list[str]] = {}
     for survey in surveys:
@@ -399,6 +423,8 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         tokens=[(token, usernames.get(token.user_id, token.user_id)) for token in tokens],
         survey_names={s.id: s.name for s in surveys},
         webhook_base=services.settings.public_url.rstrip("/") + "/api/webhooks/surveys/",
+        mail_settings=mail_settings,
+        default_sender=services.settings.mail_from,
     )
     return _remember_workspace(response, workspace)
 
