@@ -429,3 +429,34 @@ class RateLimitHitRow(Base):
     key: Mapped[str] = mapped_column(primary_key=True)
     expires_at: Mapped[float] = mapped_column(sa.Double, primary_key=True, index=True)
     hits: Mapped[int]
+
+
+# --- idempotency keys ----------------------------------------------------------------
+
+
+class IdempotencyKeyRow(Base):
+    """A request sent with an `Idempotency-Key` header, remembered for a day
+    (store/idempotency.py): a retry of it is answered what it was answered
+    first, and does nothing again. Keys are the caller's own: two users'
+    keys never meet.
+
+    `request_hash` is a SHA-256 of the method, path and body, so that the
+    same key sent with another request is refused. `request_id` names the
+    work the request does outside the database (the ticket it opens, the
+    ticket update it sends): a retry after a crash repeats that work with the
+    same id, which Temporal applies once. `status_code` and `response` stay
+    NULL until the first request has its answer; meanwhile `claimed_until`
+    says how long that request holds the key (after which a retry takes it
+    over)."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    request_id: Mapped[str] = mapped_column(sa.String(36))
+    status_code: Mapped[int | None]
+    response: Mapped[Any | None] = mapped_column(JSONDocument)
+    # The sweep deletes every row older than a day, whoever's.
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_until: Mapped[datetime | None]

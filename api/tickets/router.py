@@ -20,6 +20,7 @@ from api.dashboard import i18n
 from api.deps import ServicesDep
 from api.dashboard.i18n import N_
 from api.errors import BODY_ERRORS, TranslatedError, error_responses
+from api.idempotency import IdempotencyDep
 from api.tickets import service
 from api.tickets.export import export_filename, write_export
 from api.tickets.schemas import (
@@ -116,10 +117,17 @@ TicketDep = Annotated[TicketState, Depends(existing_ticket)]
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, summary="Open a ticket by hand",
-    responses=error_responses(*BODY_ERRORS, 403, 503),
+    # 409: a request with the same Idempotency-Key is still being answered.
+    responses=error_responses(*BODY_ERRORS, 403, 409, 503),
 )
-async def create_ticket(body: TicketCreate, services: ServicesDep, principal: PrincipalDep) -> TicketOut:
-    return TicketOut.of(await service.create_ticket(services, body, principal))
+async def create_ticket(
+    body: TicketCreate, services: ServicesDep, principal: PrincipalDep, idempotency: IdempotencyDep
+) -> TicketOut:
+    async def create(ticket_id: str | None) -> TicketOut:
+        # A retry of one key opens the ticket its first attempt opened.
+        return TicketOut.of(await service.create_ticket(services, body, principal, ticket_id))
+
+    return await idempotency.once(status.HTTP_201_CREATED, create)
 
 
 @router.get("", summary="List tickets")
@@ -186,10 +194,16 @@ async def change_ticket(
     responses=CHANGE_ERRORS,
 )
 async def comment_ticket(
-    ticket: TicketDep, body: CommentCreate, services: ServicesDep, principal: PrincipalDep
+    ticket: TicketDep, body: CommentCreate, services: ServicesDep, principal: PrincipalDep,
+    idempotency: IdempotencyDep,
 ) -> TicketOut:
     comment = Command(comment=body.comment, actor=principal.username)
-    return TicketOut.of(await service.send_command(services, ticket, "comment", comment))
+
+    async def send(update_id: str | None) -> TicketOut:
+        # A retry of one key sends the same update, which Temporal applies once.
+        return TicketOut.of(await service.send_command(services, ticket, "comment", comment, update_id))
+
+    return await idempotency.once(status.HTTP_201_CREATED, send)
 
 
 @router.get("/{ticket_id}/events", summary="The ticket's log, oldest first", responses=error_responses(404))

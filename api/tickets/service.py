@@ -42,8 +42,13 @@ HTTP_STATUS_OF_REFUSAL = {
 }
 
 
-async def create_ticket(services: Services, body: TicketCreate, principal: Principal) -> TicketState:
-    """Start a manual ticket's workflow and answer once the read model holds it."""
+async def create_ticket(
+    services: Services, body: TicketCreate, principal: Principal, ticket_id: str | None = None
+) -> TicketState:
+    """Start a manual ticket's workflow and answer once the read model holds it.
+    `ticket_id` names the ticket (a new one without it): a request retried
+    with the same id meets the ticket its first attempt started (the
+    workflow's id is the ticket's) instead of opening another."""
     policy = await asyncio.to_thread(load_policy, services.engine, body.workspace_id)
     # "retail" names the segment "Retail": people type names as they say them.
     segment = match_segment(body.segment, policy.segment_managers)
@@ -64,7 +69,7 @@ async def create_ticket(services: Services, body: TicketCreate, principal: Princ
             )
         owner = principal.username
     new = NewTicket(
-        id=str(uuid.uuid4()),
+        id=ticket_id or str(uuid.uuid4()),
         source=Source.MANUAL,
         workspace_id=body.workspace_id,
         customer_email=str(body.customer_email),
