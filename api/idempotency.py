@@ -34,7 +34,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, status
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.auth.caller import PrincipalDep
 from api.configuration.fields import NO_CONTROL_CHARACTERS
@@ -45,6 +45,7 @@ from api.tickets.service import UPDATE_TIMEOUT_SECONDS
 from store import idempotency
 
 HEADER = "Idempotency-Key"
+JSON = "application/json"
 LIFETIME = timedelta(hours=24)
 # Longer than any answer may take (a ticket's update times out after
 # UPDATE_TIMEOUT_SECONDS), so that only a crashed request's claim lapses.
@@ -84,7 +85,9 @@ class IdempotentRequest:
         )
         match claim:
             case idempotency.Answered(status_code=answered_code, response=response):
-                return JSONResponse(response, status_code=answered_code, headers={REPLAYED_HEADER: "true"})
+                return Response(
+                    response, status_code=answered_code, media_type=JSON, headers={REPLAYED_HEADER: "true"}
+                )
             case idempotency.OtherRequest():
                 raise TranslatedError(
                     status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -105,11 +108,11 @@ class IdempotentRequest:
                 asyncio.to_thread(idempotency.release, engine, self.user_id, self.key, request_id)
             )
             raise
-        # Answered as it is remembered, so that the first answer and its
-        # replays are the same JSON.
-        content = jsonable_encoder(result)
+        # Rendered once, as FastAPI would, and remembered as sent: the first
+        # answer and its replays are the same bytes.
+        content = JSONResponse(jsonable_encoder(result)).body.decode("utf-8")
         await asyncio.to_thread(idempotency.answer, engine, self.user_id, self.key, request_id, status_code, content)
-        return JSONResponse(content, status_code=status_code)
+        return Response(content, status_code=status_code, media_type=JSON)
 
 
 async def idempotent_request(

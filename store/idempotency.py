@@ -21,8 +21,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
 from sqlalchemy import Connection, Engine, delete, select, text, update
 
 from store.db import write_transaction
@@ -41,10 +39,11 @@ class Claimed:
 
 @dataclass(frozen=True)
 class Answered:
-    """The key's request was answered already: this, again."""
+    """The key's request was answered already: this, again (`response` is
+    the JSON body, as sent)."""
 
     status_code: int
-    response: Any
+    response: str
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def claim(
         return Claimed(row.request_id)
 
 
-def answer(engine: Engine, user_id: str, key: str, request_id: str, status_code: int, response: Any) -> bool:
+def answer(engine: Engine, user_id: str, key: str, request_id: str, status_code: int, response: str) -> bool:
     """Remember the answer to the request that claimed `key` as `request_id`;
     False when the key no longer holds that claim (swept meanwhile)."""
     with write_transaction(engine) as connection:

@@ -456,7 +456,8 @@ class IdempotencyKeyRow(Base):
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     request_id: Mapped[str] = mapped_column(sa.String(36))
     status_code: Mapped[int | None]
-    response: Mapped[Any | None] = mapped_column(JSONDocument)
+    # The answer's JSON as it was sent, to the byte (JSONB would reorder its keys).
+    response: Mapped[str | None] = mapped_column(sa.Text)
     # The sweep deletes every row older than a day, whoever's.
     created_at: Mapped[datetime] = mapped_column(index=True)
     claimed_until: Mapped[datetime | None]

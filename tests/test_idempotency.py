@@ -69,7 +69,7 @@ async def test_a_retried_creation_answers_the_first_ticket_and_opens_no_other(ap
         "/api/tickets", content=reordered, headers={HEADER: key, "Content-Type": "application/json"}
     )
     assert again.status_code == 201, again.text
-    assert again.json() == first.json()
+    assert again.content == first.content
     assert again.headers["Idempotent-Replayed"] == "true"
     assert tickets_of(api, email) == 1
     # The ticket's id is the key's request id: a retry after a crash starts
@@ -88,7 +88,7 @@ async def test_a_retried_comment_is_logged_once(api: ApiEnv, workspace: str) -> 
     first = await api.http.post(url, json={"comment": "Left a voicemail"}, headers={HEADER: key})
     assert first.status_code == 201, first.text
     again = await api.http.post(url, json={"comment": "Left a voicemail"}, headers={HEADER: key})
-    assert (again.status_code, again.json()) == (201, first.json())
+    assert (again.status_code, again.content) == (201, first.content)
     assert await comments_of(api, ticket["id"]) == ["Left a voicemail"]
 
 
