@@ -56,14 +56,14 @@ def choose_segment(
 ) -> SegmentChoice:
     """A named segment if the workspace has it (in the workspace's spelling);
     a name it lacks goes to `default` (or, failing that, the workspace's
-    first segment), remembered as `unknown_named`; nothing named goes to
-    `default`, else to `unnamed`."""
+    first segment), remembered as `unknown_named`; nothing named goes there
+    too, without a note. `unnamed` only for a workspace without segments:
+    a form or a mail that names none must not make a ticket in a segment
+    nobody manages either."""
     known = list(segments)
+    fallback = fallback_segment(known, default)
     if named is not None and named.strip():
         if (matched := match_segment(named, known)) is not None:
             return SegmentChoice(segment=matched)
-        fallback = fallback_segment(known, default)
         return SegmentChoice(segment=fallback or unnamed, unknown_named=named.strip())
-    if default is not None and (matched := match_segment(default, known)) is not None:
-        return SegmentChoice(segment=matched)
-    return SegmentChoice(segment=default or unnamed)
+    return SegmentChoice(segment=fallback or default or unnamed)

@@ -90,7 +90,13 @@ def test_a_segment_is_matched_ignoring_case_and_space() -> None:
         "segment": "Retail", "unknown_named": "Wholesale"}
     assert choose_segment("Wholesale", segments, default=None, unnamed="unsorted").model_dump() == {
         "segment": "b2b", "unknown_named": "Wholesale"}
-    assert choose_segment(None, segments, default=None, unnamed="unsorted").segment == "unsorted"
+    # Nothing named (a form, a mail): the survey's default, else the first
+    # segment; "unsorted" only where the workspace has no segment at all.
+    assert choose_segment(None, segments, default=None, unnamed="unsorted").model_dump() == {
+        "segment": "b2b", "unknown_named": None}
+    assert choose_segment(None, segments, default="RETAIL", unnamed="unsorted").segment == "Retail"
+    assert choose_segment(None, segments, default="gone", unnamed="unsorted").segment == "b2b"
+    assert choose_segment(None, [], default=None, unnamed="unsorted").segment == "unsorted"
 
 
 # --- survey responses -------------------------------------------------------------------
