@@ -26,6 +26,7 @@ from api.deps import Services
 from api.errors import UNAVAILABLE, TranslatedError, answer_in_readers_language, retry_later
 from api.limits import BodySizeLimit, build_rate_limiter
 from api.configuration import router as configuration
+from api.configuration.reply_templates import router as reply_templates
 from api.customer import router as customer
 from api.customers import router as customers
 from api.dashboard import router as dashboard
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tickets.router)
     app.include_router(intake.router)
     app.include_router(configuration.router)
+    app.include_router(reply_templates.router)
     app.include_router(dashboard.router)
     app.include_router(customer.router)
     app.include_router(customers.router)

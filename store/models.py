@@ -263,6 +263,20 @@ class EscalationRuleRow(Base):
     name: Mapped[str] = mapped_column(default="", server_default="")
 
 
+class ReplyTemplateRow(Base):
+    """A workspace's reply template (domain/reply_templates.py): a name and
+    one body per language ({"en": ..., "de": ...}), stored as JSON."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str]
+    bodies: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
 class SurveyResponse(Base):
     """A survey response as received, every answer kept, whether or not it
     became a ticket."""

@@ -100,6 +100,12 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/escalation-rules/{rule_id}"): ADMIN,
     ("PATCH", "/api/escalation-rules/{rule_id}"): ADMIN,
     ("DELETE", "/api/escalation-rules/{rule_id}"): ADMIN,
+    ("GET", "/api/reply-templates"): SIGNED,
+    ("POST", "/api/reply-templates"): ADMIN,
+    ("GET", "/api/reply-templates/{template_id}"): SIGNED,
+    ("PUT", "/api/reply-templates/{template_id}"): ADMIN,
+    ("PATCH", "/api/reply-templates/{template_id}"): ADMIN,
+    ("DELETE", "/api/reply-templates/{template_id}"): ADMIN,
     # dashboard pages (a signed-in reader; the settings only for admins)
     ("GET", "/"): SIGNED,
     ("GET", "/dashboard"): SIGNED,

@@ -28,8 +28,10 @@ from api.dashboard.pages import Reader, render, render_fragment, safe_next
 from api.deps import Services, ServicesDep
 from api.intake.router import reachable_response
 from domain.alerts import is_detractor
+from domain.reply_templates import LANGUAGES as REPLY_LANGUAGES, PLACEHOLDERS as REPLY_PLACEHOLDERS
 from domain.ticket import TRANSITIONS, TicketState, TicketStatus, can_transition
 from store import accounts, configuration, directory, intake
+from store.configuration import reply_templates as store_reply_templates
 from store.customers import CustomerHistory, customer_history
 from store.configuration import ConfigurationError
 from store.tickets import InvalidCursor, TicketPage
@@ -387,6 +389,7 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         segments = await asyncio.to_thread(configuration.list_segments, engine, workspace.id)
         surveys = await asyncio.to_thread(configuration.list_surveys, engine, workspace.id)
         rules = await asyncio.to_thread(configuration.list_escalation_rules, engine, workspace.id)
+    reply_templates = await asyncio.to_thread(store_reply_templates.list_reply_templates, engine, workspace.id) if known else []
     # Its customers' language and time zone, and its mail identity.
     mail_settings = await asyncio.to_thread(configuration.get_workspace, engine, workspace.id) if known else None
     alert_rules: dict[str, list[Any]] = {}
@@ -424,6 +427,9 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         survey_names={s.id: s.name for s in surveys},
         webhook_base=services.settings.public_url.rstrip("/") + "/api/webhooks/surveys/",
         mail_settings=mail_settings,
+        reply_templates=reply_templates,
+        reply_languages=[(code, i18n.locale_name(code)) for code in REPLY_LANGUAGES],
+        reply_placeholders=", ".join(f"{{{name}}}" for name in REPLY_PLACEHOLDERS),
         default_sender=services.settings.mail_from,
     )
     return _remember_workspace(response, workspace)

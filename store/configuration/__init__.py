@@ -38,6 +38,9 @@ Each kind of configuration has a module of its own:
 - `rules.py`: escalation rules: `list_escalation_rules`, `get_escalation_rule`,
   `create_escalation_rule`, `update_escalation_rule` (any of `RULE_FIELDS`),
   `delete_escalation_rule`.
+- `reply_templates.py`: a workspace's reply templates: `list_reply_templates`,
+  `get_reply_template`, `create_reply_template`, `update_reply_template`
+  (`REPLY_TEMPLATE_FIELDS`), `delete_reply_template` (imported as the module).
 - `starter.py`: a first run: `STARTER_WORKSPACE_ID`, `STARTER_SEGMENT`,
   `ensure_starter_workspace`.
 

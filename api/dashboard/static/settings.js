@@ -149,6 +149,18 @@
     return body;
   }
 
+  /* A reply template: its name and the languages' texts that are filled in
+   * (an empty one is no body; at least one is needed, which the API says). */
+  function replyTemplateBody(form) {
+    const bodies = {};
+    $$("textarea[data-language]", form).forEach((area) => {
+      if (area.value.trim()) bodies[area.dataset.language] = area.value;
+    });
+    const body = { name: form.elements.name.value.trim(), bodies };
+    if (form.dataset.workspace) body.workspace_id = form.dataset.workspace;
+    return body;
+  }
+
   /* PUT a segment's managers with `username` added or taken off. */
   async function setManager(segmentId, username, manages) {
     const managers = (segmentManagers[segmentId] || []).filter((m) => m.username !== username);
@@ -190,6 +202,10 @@
     "user-segments": async (form) => { await saveUserSegments(form); return true; },
     "user-create": async (form) => { await createUser(form); return true; },
     "token": async (form) => { await createToken(form); return false; },
+    "reply-template": async (form) => {
+      await api(form.dataset.method, form.dataset.url, replyTemplateBody(form), form);
+      return true;
+    },
   };
 
   function initForms() {

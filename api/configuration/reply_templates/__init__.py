@@ -1,0 +1,1 @@
+"""/api/reply-templates: the workspace's reusable answers (admins write, everyone signed in reads)."""
