@@ -113,7 +113,11 @@ def _shown(value: Any) -> str:
 def _known_beyond_the_workflow(field: str, truth: TicketState) -> bool:
     """A survey ticket's workflow from before `submitted_at` existed holds
     none; the read model's, backfilled from the stored response (migration
-    0009), is kept by every projection and is no divergence."""
+    0009), is kept by every projection and is no divergence. So is
+    `customer_locale` for a workflow older than it (migration 0013)."""
+    if field == "customer_locale":
+        # Likewise the customer's language, backfilled by migration 0013.
+        return truth.customer_locale is None
     return field == "submitted_at" and truth.submitted_at is None
 
 

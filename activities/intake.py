@@ -87,6 +87,7 @@ class IntakeActivities:
             alert_rules=alert_rules,
             policy=policy,
             owner=self._owner(survey.workspace_id, choice.segment),
+            default_locale=store.default_locale(self._engine, survey.workspace_id),
         )
 
     @activity.defn(name=PREPARE_MESSAGE_INTAKE_ACTIVITY)
@@ -98,6 +99,7 @@ class IntakeActivities:
         return MessageRules(
             policy=policy, segment=choice.segment, unknown_segment=choice.unknown_named,
             owner=self._owner(question.workspace_id, choice.segment),
+            default_locale=store.default_locale(self._engine, question.workspace_id),
         )
 
     @activity.defn(name=PICK_OWNER_ACTIVITY)

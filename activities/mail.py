@@ -20,7 +20,9 @@ import smtplib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +32,7 @@ from temporalio import activity
 
 from domain.commands import N_
 from domain.contracts import SEND_AUTO_REPLY_ACTIVITY, SEND_NOTIFICATION_ACTIVITY, AutoReply, SurveyNotification
-from store.directory import locale_of_address
+from store.directory import MailIdentity, locale_of_address, mail_identity
 
 ENGLISH = "en"
 
@@ -110,9 +112,24 @@ class MailActivities:
         """A domain.wording phrase in the language (English: its str())."""
         return self.wording.say(locale, phrase, time_zone) if self.wording else str(phrase)
 
-    def send(self, to: str, subject: str, text: str, message_id_seed: str, html: str | None = None) -> None:
+    def identity(self, workspace_id: str | None) -> MailIdentity:
+        """The workspace's mail identity (the defaults without a read model)."""
+        return mail_identity(self.engine, workspace_id) if self.engine is not None else MailIdentity()
+
+    def sender(self, identity: MailIdentity) -> str:
+        """The workspace's From; what it left out is the settings' mail_from's."""
+        default_name, default_address = parseaddr(self._sender)
+        if identity.sender_name is None and identity.sender_address is None:
+            return self._sender
+        return formataddr((identity.sender_name or default_name, identity.sender_address or default_address))
+
+    def send(self, to: str, subject: str, text: str, message_id_seed: str, html: str | None = None,
+             identity: MailIdentity | None = None) -> None:
         message = EmailMessage()
-        message["From"] = self._sender
+        message["From"] = self.sender(identity) if identity is not None else self._sender
+        if identity is not None and identity.reply_to:
+            # The inbound address that feeds POST /api/intake/email: a customer's answer becomes mail to cxloop.
+            message["Reply-To"] = Address(addr_spec=identity.reply_to)
         message["To"] = to
         message["Subject"] = subject
         message["Message-ID"] = message_id(message_id_seed)
@@ -123,23 +140,27 @@ class MailActivities:
             smtp.send_message(message)
 
     def send_to_customer(self, to: str, subject: str, template: str, locale: str,
-                         context: Mapping[str, Any], message_id_seed: str) -> None:
-        """A mail to a customer: the template's .txt and .html, in their language."""
+                         context: Mapping[str, Any], message_id_seed: str,
+                         identity: MailIdentity | None = None) -> None:
+        """A mail to a customer: the template's .txt and .html, in their
+        language, from the workspace's sender and with its signature."""
+        identity = identity or MailIdentity()
+        context = {**context, "signature": identity.signature, "locale": locale}
         with self.speaking(locale):
             text = TEMPLATES.get_template(f"{template}.txt").render(**context)
-            html = TEMPLATES.get_template(f"{template}.html").render(locale=locale, **context)
-        self.send(to, subject, text, message_id_seed, html=html)
+            html = TEMPLATES.get_template(f"{template}.html").render(**context)
+        self.send(to, subject, text, message_id_seed, html=html, identity=identity)
 
     @activity.defn(name=SEND_AUTO_REPLY_ACTIVITY)
     def send_auto_reply(self, reply: AutoReply) -> None:
-        # The ticket does not know the customer's language yet, nor the
-        # workspace a default one: the source language.
-        locale = ENGLISH
+        identity = self.identity(reply.workspace_id)
+        # The ticket's customer_locale; a reply recorded before it: English.
+        locale = reply.locale or ENGLISH
         subject = f"[{reply.reference}] " + (
             f"Re: {reply.subject}" if reply.subject else self.translate(N_("We received your request"), locale)
         )
         self.send_to_customer(reply.to, subject, "auto_reply", locale, reply.model_dump(),
-                              f"auto-reply.{reply.reference}")
+                              f"auto-reply.{reply.reference}", identity)
 
     @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
     def send_notification(self, notice: SurveyNotification) -> None:

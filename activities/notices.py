@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from zoneinfo import ZoneInfo
+
 from babel.dates import format_datetime
 from sqlalchemy import Engine
 from temporalio import activity
@@ -74,9 +76,9 @@ class NoticeActivities:
         return self._tell_user(notice)
 
     def _tell_customer(self, notice: TicketNotice) -> str:
-        # The ticket does not know its customer's language, nor the workspace
-        # a default one: the source language.
-        locale = ENGLISH
+        identity = self._mail.identity(notice.workspace_id)
+        # The ticket's customer_locale; a ticket older than it: the workspace's default.
+        locale = notice.customer_locale or identity.default_locale or ENGLISH
         expires_at = notice.closes_at or datetime.now(UTC) + self.DEFAULT_LINK_LIFETIME
         # Only what the customer may read: no comment, no id but the reference.
         context = {
@@ -84,11 +86,13 @@ class NoticeActivities:
             "customer_name": notice.customer_name,
             "confirm_url": self.customer_link(notice, CustomerAction.CONFIRM, expires_at),
             "not_solved_url": self.customer_link(notice, CustomerAction.NOT_SOLVED, expires_at),
-            "closes_on": format_datetime(expires_at, "medium", tzinfo=UTC, locale=locale) + " UTC",
+            # In the workspace's time zone, named (its IANA name), as the customer reads it.
+            "closes_on": format_datetime(expires_at, "medium", tzinfo=ZoneInfo(identity.time_zone), locale=locale)
+            + " " + identity.time_zone.replace("_", " "),
         }
         subject = self._mail.translate(SUBJECTS[notice.kind], locale, reference=notice.reference)
         self._mail.send_to_customer(notice.to, subject, f"ticket_{notice.kind.value}", locale, context,
-                                    f"{notice.kind.value}.{notice.ticket_id}.{notice.version}")
+                                    f"{notice.kind.value}.{notice.ticket_id}.{notice.version}", identity)
         return f"sent to {notice.to}"
 
     def _tell_user(self, notice: TicketNotice) -> str:

@@ -535,6 +535,9 @@ class NewTicket(BaseModel):
     # When the customer submitted the survey response (it may arrive weeks
     # later): kept beside `reported_at`, which is when the ticket was made.
     submitted_at: datetime | None = None
+    # The customer's language (domain.ticket.CUSTOMER_LOCALES), from the
+    # source or else the workspace's default; None only in older histories.
+    customer_locale: str | None = None
     customer_comment: str | None = None
     score: int | None = None
     priority: Priority = Priority.MEDIUM
@@ -582,6 +585,7 @@ def decide_create(new: NewTicket, policy: TicketPolicy, now: datetime) -> Decisi
         origin_segment=new.unknown_segment or new.segment,
         reported_at=new.reported_at or now,
         submitted_at=new.submitted_at,
+        customer_locale=new.customer_locale,
         customer_comment=new.customer_comment,
         score=new.score,
         created_at=now,

@@ -50,6 +50,9 @@ class SurveyRules(BaseModel):
     # Who would own a ticket in `segment` (its assignment mode), picked up
     # front: most tickets stay in the response's own segment.
     owner: str | None
+    # The workspace's language for a customer whose response names none
+    # (None in histories recorded before it was read).
+    default_locale: str | None = None
 
 
 class OwnerQuestion(BaseModel):
@@ -63,6 +66,9 @@ class MessageRules(BaseModel):
     owner: str | None
     # What the form or mail named when the workspace has no such segment.
     unknown_segment: str | None = None
+    # The workspace's language for a customer whose source names none
+    # (None in histories recorded before it was read).
+    default_locale: str | None = None
 
 
 class AutoReply(BaseModel):
@@ -71,6 +77,10 @@ class AutoReply(BaseModel):
     reference: str
     source: str
     subject: str | None = None
+    # The ticket's customer_locale and workspace (its mail identity); None in
+    # histories recorded before them: English, the settings' sender.
+    locale: str | None = None
+    workspace_id: str | None = None
 
 
 class SurveyNotification(BaseModel):
@@ -129,3 +139,6 @@ class MessageIntake(BaseModel):
     subject: str | None = None
     message: str
     received_at: datetime
+    # The form's Accept-Language or the mail's language, as one of
+    # domain.ticket.CUSTOMER_LOCALES; None: the workspace's default.
+    customer_locale: str | None = None

@@ -54,6 +54,11 @@ class TicketNotice(BaseModel):
     comment: str = ""
     # A resolved ticket closes by itself then: the customer's links expire with it.
     closes_at: datetime | None = None
+    # The customer's language and the workspace whose mail identity writes to
+    # them; None in notices recorded before them (the workspace's default
+    # language; the settings' sender).
+    customer_locale: str | None = None
+    workspace_id: str | None = None
 
 
 def notices_for(before: TicketState, after: TicketState, actor: str, comment: str) -> list[TicketNotice]:
@@ -62,7 +67,7 @@ def notices_for(before: TicketState, after: TicketState, actor: str, comment: st
         ticket_id=after.id, reference=after.reference, version=after.version,
         customer_email=after.customer_email, customer_name=after.customer_name,
         customer_comment=after.customer_comment, segment=after.segment, actor=actor, comment=comment,
-        closes_at=after.auto_close_at,
+        closes_at=after.auto_close_at, customer_locale=after.customer_locale, workspace_id=after.workspace_id,
     )
     notices = []
     escalated = after.status is TicketStatus.ESCALATED and before.status is not TicketStatus.ESCALATED

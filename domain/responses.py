@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.commands import N_
+from domain.ticket import customer_locale
 
 HIDDEN_PREFIX = "hidden:"
 
@@ -53,6 +54,8 @@ class FieldMapping(BaseModel):
     customer_email: str | None = None
     customer_name: str | None = None
     segment: str | None = None
+    # The customer's language ("de", "de-DE"; Typeform: a hidden field).
+    locale: str | None = None
     # Fields a response must carry to be accepted (422 otherwise).
     required: list[str] = Field(default_factory=lambda: ["customer_email"])
 
@@ -65,6 +68,9 @@ class MappedResponse(BaseModel):
     customer_email: str | None = None
     customer_name: str | None = None
     segment: str | None = None
+    # One of domain.ticket.CUSTOMER_LOCALES; None when not mapped or not one
+    # cxloop writes in (the workspace's default then).
+    locale: str | None = None
 
 
 class UnusableResponse(ValueError):
@@ -102,7 +108,7 @@ def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedRespo
     """Apply the mapping; raise MissingField for a required field that is
     absent and UnusableResponse for a score that is not a whole number 0-10."""
     values: dict[str, Any] = {}
-    for field in ("score", "comment", "customer_email", "customer_name", "segment"):
+    for field in ("score", "comment", "customer_email", "customer_name", "segment", "locale"):
         reference = getattr(mapping, field)
         value = response.value_of(reference) if reference else None
         if isinstance(value, str):
@@ -121,4 +127,5 @@ def map_response(response: SurveyResponse, mapping: FieldMapping) -> MappedRespo
     for field in ("comment", "customer_email", "customer_name", "segment"):
         if values[field] is not None and not isinstance(values[field], str):
             values[field] = str(values[field])
+    values["locale"] = customer_locale(str(values["locale"])) if values["locale"] is not None else None
     return MappedResponse(**values)

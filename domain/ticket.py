@@ -74,6 +74,21 @@ ESCALATION_CLOCK_RUNS = frozenset({S.NEW, S.OPEN, S.ESCALATED})
 # A customer writing back puts these statuses back in front of an agent.
 REOPENED_BY_CUSTOMER_REPLY = frozenset({S.ANSWERED, S.POSTPONED, S.RESOLVED})
 
+# The languages a customer is written to in: the dashboard's catalogs'.
+CUSTOMER_LOCALES = ("en", "de", "es", "ja", "hu")
+DEFAULT_CUSTOMER_LOCALE = "en"
+
+
+def customer_locale(tag: str | None) -> str | None:
+    """A language tag as a customer's source gives it ("de-DE", "DE", "es_MX",
+    "ja") as one of CUSTOMER_LOCALES; None for none or one cxloop does not
+    write in, so the caller falls back to the workspace's default."""
+    if not tag:
+        return None
+    language = tag.strip().replace("_", "-").split("-")[0].lower()
+    return language if language in CUSTOMER_LOCALES else None
+
+
 IMMUTABLE_FIELDS = frozenset(
     {
         "id",
@@ -87,6 +102,7 @@ IMMUTABLE_FIELDS = frozenset(
         "origin_segment",
         "reported_at",
         "submitted_at",
+        "customer_locale",
         "customer_comment",
         "score",
         "created_at",
@@ -141,6 +157,9 @@ class TicketState(BaseModel):
     # When the customer submitted the survey response behind the ticket (None:
     # not a survey ticket, or one made before this was kept).
     submitted_at: datetime | None = None
+    # The language the customer is written to in (CUSTOMER_LOCALES). None: a
+    # ticket made before this was kept (its workspace's default language).
+    customer_locale: str | None = None
     customer_comment: str | None = None
     score: int | None = None
     created_at: datetime

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from domain.ticket import TicketEvent
+from domain.ticket import DEFAULT_CUSTOMER_LOCALE, TicketEvent
 from domain.wording import ALERT_RULE_ACTOR, ESCALATION_RULE_ACTOR
-from store.models import AlertRuleRow, EscalationRuleRow, User
+from store.models import AlertRuleRow, EscalationRuleRow, User, Workspace
 
 
 def names_for(engine: Engine, keys: Iterable[str | None]) -> dict[str, str]:
@@ -79,3 +79,35 @@ def locale_of_address(engine: Engine, email: str) -> str | None:
     with Session(engine) as session:
         locales = set(session.scalars(select(User.locale).where(User.email == email)))
     return locales.pop() if len(locales) == 1 else None
+
+
+@dataclass(frozen=True)
+class MailIdentity:
+    """Who a workspace's customer mails come from, and how they are written:
+    None for what the workspace did not configure (the settings' sender)."""
+
+    sender_name: str | None = None
+    sender_address: str | None = None
+    reply_to: str | None = None
+    signature: str | None = None
+    default_locale: str = DEFAULT_CUSTOMER_LOCALE
+    time_zone: str = "UTC"
+
+
+def mail_identity(engine: Engine, workspace_id: str | None) -> MailIdentity:
+    """The workspace's mail identity; the defaults for none (a mail recorded
+    before workspaces had one) or a workspace since removed."""
+    if workspace_id is None:
+        return MailIdentity()
+    with Session(engine) as session:
+        workspace = session.get(Workspace, workspace_id)
+        if workspace is None:
+            return MailIdentity()
+        return MailIdentity(
+            sender_name=workspace.mail_sender_name,
+            sender_address=workspace.mail_sender_address,
+            reply_to=workspace.mail_reply_to,
+            signature=workspace.mail_signature,
+            default_locale=workspace.default_locale or DEFAULT_CUSTOMER_LOCALE,
+            time_zone=workspace.time_zone or "UTC",
+        )

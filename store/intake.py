@@ -14,11 +14,11 @@ from domain.alerts import AlertRule
 from domain.assignment import AssignmentMode
 from domain.commands import N_
 from domain.responses import FieldMapping, MappedResponse, SurveyResponse
-from domain.ticket import TicketStatus
+from domain.ticket import DEFAULT_CUSTOMER_LOCALE, TicketStatus
 from store.models import AlertRuleRow, Segment, SegmentManager, Survey, SurveyResponse as SurveyResponseRow
 from store.configuration import NotFound
 from store.db import dialect_insert, reading
-from store.models import TicketRow, User
+from store.models import TicketRow, User, Workspace
 
 # A manager's load: the tickets still waiting on them.
 OPEN_STATUSES = (
@@ -160,6 +160,13 @@ def segment_staffing(engine: Engine, workspace_id: str, segment_name: str) -> Se
             ],
             previous_owner=previous_owner,
         )
+
+
+def default_locale(engine: Engine, workspace_id: str) -> str:
+    """The language of the workspace's customers whose source names none."""
+    with reading(engine) as connection, Session(bind=connection) as session:
+        found = session.scalars(select(Workspace.default_locale).where(Workspace.id == workspace_id)).first()
+        return found or DEFAULT_CUSTOMER_LOCALE
 
 
 def user_email(engine: Engine, username: str) -> str | None:

@@ -120,6 +120,19 @@ class Workspace(Base):
     # the revision it was read at, and its projection compares the two, so a
     # ticket that a roll-out missed is corrected all the same.
     config_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What its customers are written in when their source says no language
+    # (domain.ticket.CUSTOMER_LOCALES), and the time zone of the dates in
+    # their mails (migration 0013).
+    # Defaults of the database's only: an INSERT that names neither (a
+    # migration test's older schema) works before 0013 too.
+    default_locale: Mapped[str] = mapped_column(server_default="en")
+    time_zone: Mapped[str] = mapped_column(server_default="UTC")
+    # The mail identity customers see; None: the settings' mail_from. Reply-To
+    # is the inbound address that feeds POST /api/intake/email.
+    mail_sender_name: Mapped[str | None]
+    mail_sender_address: Mapped[str | None]
+    mail_reply_to: Mapped[str | None]
+    mail_signature: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Segment(Base):
@@ -357,6 +370,8 @@ class TicketRow(Base):
     # The survey response's submission (migration 0009); reported_at is when
     # the ticket was made.
     submitted_at: Mapped[datetime | None]
+    # The customer's language (migration 0013; backfilled with the workspace's default).
+    customer_locale: Mapped[str | None]
     customer_comment: Mapped[str | None] = mapped_column(sa.Text)
     score: Mapped[int | None]
     created_at: Mapped[datetime]

@@ -385,6 +385,8 @@ def _upsert_statement(dialect_name: str):
             # none; the read model's, backfilled from its response (migration
             # 0009), stays. The field is immutable: a value never becomes None.
             "submitted_at": func.coalesce(stmt.excluded.submitted_at, tickets.c.submitted_at),
+            # Likewise the customer's language, backfilled by migration 0013.
+            "customer_locale": func.coalesce(stmt.excluded.customer_locale, tickets.c.customer_locale),
         },
         where=or_(
             tickets.c.decided_at.is_(None),
@@ -675,6 +677,9 @@ class TicketStore:
                 # Kept, as by every projection (see _upsert_statement).
                 held = connection.scalar(select(tickets.c.submitted_at).where(tickets.c.id == state.id))
                 state = state.model_copy(update={"submitted_at": held})
+            if state.customer_locale is None:
+                held = connection.scalar(select(tickets.c.customer_locale).where(tickets.c.id == state.id))
+                state = state.model_copy(update={"customer_locale": held})
             # The workflow says the ticket lives: a tombstone for it is as wrong as a stale row.
             connection.execute(delete(purged_tickets).where(purged_tickets.c.ticket_id == state.id))
             connection.execute(delete(ticket_events).where(ticket_events.c.ticket_id == state.id))

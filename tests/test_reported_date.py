@@ -121,7 +121,8 @@ def test_migration_0009_backfills_the_submission_from_the_stored_response(databa
                 connection.execute(insert(TicketRow.__table__).values(
                     **{name: value for name, value in row.items() if name in columns}))
 
-        migrate(database_url, "0009")
+        # Through 0009 to the head: the store reads the columns of today's model.
+        migrate(database_url)
         store = TicketStore(engine)
         assert store.get("survey-ticket").submitted_at == submitted
         assert store.get("survey-ticket").reported_at == made

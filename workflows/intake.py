@@ -124,6 +124,7 @@ class SurveyResponseWorkflow:
                 # reported_at: when the ticket is made (the list's window and
                 # date filter are on it); the submission is kept beside it.
                 submitted_at=response.submitted_at,
+                customer_locale=mapped.locale or rules.default_locale,
                 customer_comment=mapped.comment,
                 score=mapped.score,
                 priority=decision.ticket.priority,
@@ -184,6 +185,7 @@ class MessageIntakeWorkflow:
             segment=segment,
             unknown_segment=rules.unknown_segment,
             reported_at=intake.received_at,
+            customer_locale=intake.customer_locale or rules.default_locale,
             customer_comment=f"{intake.subject}\n\n{intake.message}" if intake.subject else intake.message,
             priority=Priority.MEDIUM,
             owner=owner,
@@ -196,7 +198,8 @@ class MessageIntakeWorkflow:
         await workflow.execute_activity(
             SEND_AUTO_REPLY_ACTIVITY,
             AutoReply(to=intake.customer_email, customer_name=intake.customer_name, reference=reference,
-                      source=intake.source.value, subject=intake.subject),
+                      source=intake.source.value, subject=intake.subject,
+                      locale=new.customer_locale, workspace_id=intake.workspace_id),
             **MAIL_ACTIVITY,
         )
         return IntakeResult(response_key=intake.ticket_id, ticket_id=intake.ticket_id, reference=reference)

@@ -11,6 +11,7 @@ link previews open links, and must not close anyone's ticket. The button
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -57,7 +58,12 @@ def _invalid_link() -> TranslatedError:
 
 
 def _page(request: Request, status_code: int = 200, **context) -> HTMLResponse:
-    return render(request, Reader.of(request), "customer.html", status_code=status_code, view="customer", **context)
+    reader = Reader.of(request)
+    ticket: TicketState | None = context.get("ticket")
+    if ticket is not None and ticket.customer_locale:
+        # The language the ticket's mails are written in, whatever the browser says.
+        reader = replace(reader, locale=ticket.customer_locale)
+    return render(request, reader, "customer.html", status_code=status_code, view="customer", **context)
 
 
 async def _over_limit(request: Request, services: Services) -> HTMLResponse | None:

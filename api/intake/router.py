@@ -9,13 +9,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
+from babel import negotiate_locale
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import ValidationError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth.caller import PrincipalDep
-from api.dashboard.i18n import N_
+from api.dashboard.i18n import N_, parse_accept_language
 from api.deps import Services, ServicesDep
 from api.errors import BODY_ERRORS, TranslatedError, error_responses
 from api.limits import rate_limit_per_client
@@ -25,7 +26,7 @@ from api.tickets.service import send_command
 from domain.access import Principal
 from domain.commands import CustomerReply
 from domain.responses import UnusableResponse, map_response
-from domain.ticket import Source, reference_for
+from domain.ticket import CUSTOMER_LOCALES, Source, customer_locale, reference_for
 from store.intake import StoredResponse, get_response, get_survey
 from workflows.intake import (
     MessageIntake,
@@ -166,13 +167,18 @@ async def read_response(response_id: str, services: ServicesDep, principal: Prin
     responses={**error_responses(*BODY_ERRORS, 503), 429: {"description": "too many submissions from this address"}},
 )
 async def web_form(
-    body: FormSubmission, services: ServicesDep, _: Annotated[None, Depends(form_rate_limit)]
+    body: FormSubmission, request: Request, services: ServicesDep,
+    _: Annotated[None, Depends(form_rate_limit)],
 ) -> IntakeAccepted:
     ticket_id = str(uuid.uuid4())
     intake = MessageIntake(
         ticket_id=ticket_id, source=Source.FORM, workspace_id=body.workspace_id,
         customer_email=str(body.customer_email), customer_name=body.customer_name, segment=body.segment,
         subject=body.subject, message=body.message, received_at=datetime.now(UTC),
+        # The customer's browser says what they read; none of ours: the workspace's default.
+        customer_locale=negotiate_locale(
+            parse_accept_language(request.headers.get("accept-language")), CUSTOMER_LOCALES, sep="-"
+        ),
     )
     await _start_once(services, MessageIntakeWorkflow.run, intake, f"message-intake-{ticket_id}")
     return IntakeAccepted(duplicate=False, ticket_id=ticket_id, reference=reference_for(ticket_id))
@@ -205,6 +211,8 @@ async def inbound_mail(
         ticket_id=ticket_id, source=Source.EMAIL, workspace_id=mail.workspace_id,
         customer_email=str(mail.sender), customer_name=mail.from_name, segment=mail.segment,
         subject=mail.subject, message=mail.text, received_at=datetime.now(UTC),
+        # The mail's language as the inbound service reports it; none of ours: the workspace's default.
+        customer_locale=customer_locale(mail.language or request.headers.get("content-language")),
     )
     duplicate = await _start_once(services, MessageIntakeWorkflow.run, intake, f"message-intake-{ticket_id}")
     return IntakeAccepted(duplicate=duplicate, ticket_id=ticket_id, reference=reference_for(ticket_id))

@@ -60,6 +60,11 @@ class InboundMail(BaseModel):
     text: LongText
     workspace_id: Ref = "default"
     segment: ShortText | None = None
+    language: ShortText | None = Field(
+        default=None,
+        description="the mail's language (its Content-Language, e.g. \"ja\" or \"de-DE\"); without it, the "
+        "request's Content-Language header; one cxloop does not write in: the workspace's default",
+    )
 
 
 class ResponseOut(BaseModel):

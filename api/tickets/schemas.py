@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from api.configuration.fields import FreeText, Label, NonBlankFreeText, Ref
 from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketState, TicketStatus
 
+# domain.ticket.CUSTOMER_LOCALES, listed for the schema.
+CustomerLocale = Literal["en", "de", "es", "ja", "hu"]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), NonBlankFreeText]
 
 
@@ -39,6 +41,9 @@ class TicketCreate(BaseModel):
     customer_comment: Annotated[str, StringConstraints(max_length=10_000), FreeText] | None = None
     reported_at: datetime | None = Field(
         default=None, description="default: now, when the ticket is made; the list's date filter is on it"
+    )
+    customer_locale: CustomerLocale | None = Field(
+        default=None, description="the language the customer is written to in; default: the workspace's"
     )
     comment: Comment = Field(description="why the ticket is opened; the first line of its log")
 
@@ -83,6 +88,11 @@ class TicketOut(BaseModel):
     reported_at: datetime = Field(description="when the ticket was made: the list's date filter is on it")
     submitted_at: datetime | None = Field(
         default=None, description="when the customer submitted the survey response behind it"
+    )
+    customer_locale: str | None = Field(
+        default=None,
+        description="the language the customer's mails and pages are in (their survey's, form's or mail's, "
+        "else the workspace's default); set when the ticket is made",
     )
     customer_comment: str | None
     score: int | None

@@ -31,6 +31,7 @@ from domain.commands import NewTicket, Refused, decide_create
 from domain.segments import match_segment
 from domain.ticket import Source, TicketState, TicketStatus, workflow_id_for
 from store.configuration import load_policy
+from store.intake import default_locale
 from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 
 # How long a client waits for a ticket's answer before it is told to retry.
@@ -76,6 +77,8 @@ async def create_ticket(
         customer_name=body.customer_name,
         segment=segment,
         reported_at=body.reported_at,
+        customer_locale=body.customer_locale
+        or await asyncio.to_thread(default_locale, services.engine, body.workspace_id),
         customer_comment=body.customer_comment,
         priority=body.priority,
         status=body.status,

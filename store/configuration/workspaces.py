@@ -8,8 +8,15 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from domain.commands import N_
+from domain.ticket import DEFAULT_CUSTOMER_LOCALE
 from store.configuration.common import Conflict, Phrase, _count, _listing, _reading, _workspace, _writing
 from store.models import EscalationRuleRow, Segment, Survey, Workspace
+
+
+# What update_workspace changes: its name, the language and time zone of its
+# customers' mails, and its mail identity.
+MAIL_IDENTITY_FIELDS = ("mail_sender_name", "mail_sender_address", "mail_reply_to", "mail_signature")
+WORKSPACE_FIELDS = ("name", "default_locale", "time_zone", *MAIL_IDENTITY_FIELDS)
 
 
 def list_workspaces(engine: Engine) -> list[Workspace]:
@@ -26,7 +33,10 @@ def create_workspace(engine: Engine, name: str, workspace_id: str | None = None)
     with _writing(engine) as session:
         if workspace_id is not None and session.get(Workspace, workspace_id) is not None:
             raise Conflict(N_("workspace '{workspace}' already exists"), workspace=workspace_id)
-        workspace = Workspace(name=name, **({"id": workspace_id} if workspace_id is not None else {}))
+        workspace = Workspace(
+            name=name, default_locale=DEFAULT_CUSTOMER_LOCALE, time_zone="UTC",
+            **({"id": workspace_id} if workspace_id is not None else {}),
+        )
         session.add(workspace)
         return workspace
 
@@ -34,8 +44,13 @@ def create_workspace(engine: Engine, name: str, workspace_id: str | None = None)
 def update_workspace(engine: Engine, workspace_id: str, changes: Mapping[str, Any]) -> Workspace:
     with _writing(engine) as session:
         workspace = _workspace(session, workspace_id)
-        if "name" in changes:
-            workspace.name = changes["name"]
+        for field in WORKSPACE_FIELDS:
+            if field in changes:
+                value = changes[field]
+                # An empty mail field is none: the settings' default sender.
+                if field in MAIL_IDENTITY_FIELDS and isinstance(value, str):
+                    value = value.strip() or None
+                setattr(workspace, field, str(value) if value is not None else None)
         return workspace
 
 

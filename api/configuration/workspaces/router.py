@@ -1,4 +1,6 @@
-"""/api/workspaces: list, create, read, rename, delete (only when empty)."""
+"""/api/workspaces: list, create, read, change (its name, its customers'
+default language and time zone, its mail identity: sender, Reply-To,
+signature), delete (only when empty)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ async def get_workspace(workspace_id: str, services: ServicesDep) -> WorkspaceOu
     return WorkspaceOut.model_validate(await in_store(store.get_workspace, services.engine, workspace_id))
 
 
-@router.patch("/{workspace_id}", summary="Rename a workspace", responses={**NOT_FOUND, **UNPROCESSABLE})
+@router.patch("/{workspace_id}", summary="Change a workspace: its name, customers' language and time zone, mail identity", responses={**NOT_FOUND, **UNPROCESSABLE})
 async def update_workspace(workspace_id: str, body: WorkspacePatch, services: ServicesDep) -> WorkspaceOut:
     workspace = await in_store(store.update_workspace, services.engine, workspace_id, body.changes())
     return WorkspaceOut.model_validate(workspace)
