@@ -10,7 +10,11 @@ from tests.api_fixtures import ApiEnv, created, new_segment, refused, unique
 async def test_workspaces(api: ApiEnv) -> None:
     workspace_id = unique("ws")
     body = await created(api.http.post("/api/workspaces", json={"id": workspace_id, "name": "ACME Europe"}))
-    assert body == {"id": workspace_id, "name": "ACME Europe"}
+    # A new workspace writes to customers in English, dates in UTC, from the
+    # server's default sender (tests/test_customer_locale.py changes these).
+    mail_defaults = {"default_locale": "en", "time_zone": "UTC", "mail_sender_name": None,
+                     "mail_sender_address": None, "mail_reply_to": None, "mail_signature": None}
+    assert body == {"id": workspace_id, "name": "ACME Europe", **mail_defaults}
     generated = await created(api.http.post("/api/workspaces", json={"name": "  Unnamed  "}))
     assert generated["id"] and generated["name"] == "Unnamed"
 
@@ -18,7 +22,8 @@ async def test_workspaces(api: ApiEnv) -> None:
     assert body in listed and generated in listed
     assert (await api.http.get(f"/api/workspaces/{workspace_id}")).json() == body
     response = await api.http.patch(f"/api/workspaces/{workspace_id}", json={"name": "ACME EMEA"})
-    assert response.status_code == 200 and response.json() == {"id": workspace_id, "name": "ACME EMEA"}
+    assert response.status_code == 200
+    assert response.json() == {"id": workspace_id, "name": "ACME EMEA", **mail_defaults}
 
     await refused(
         api.http.post("/api/workspaces", json={"id": workspace_id, "name": "again"}), 409, "already exists"
