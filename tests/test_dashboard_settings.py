@@ -484,8 +484,9 @@ async def test_settings_speak_the_readers_language_at_a_phones_width(
     try:
         await settings(phone, dashboard, ws)
         await expect(phone.locator("html")).to_have_attribute("lang", locale)
-        # Open everything that folds, as someone editing would.
-        for summary in await phone.locator("details > summary").all():
+        # Open everything that folds, as someone editing would: of the users
+        # (every user of the test session is listed) the first one's alone.
+        for summary in await phone.locator("details > summary:not(#users li:not(:first-child) summary)").all():
             await summary.click()
         # Wider than the layout viewport, the page would pan (and a phone zooms
         # out to show it all: its innerWidth would grow with it).
@@ -497,17 +498,21 @@ async def test_settings_speak_the_readers_language_at_a_phones_width(
                         "Escalate after", "Who gets a new ticket", "The only manager, if there is one",
                         "Customer email", "make a ticket", "Required", "2 hours"):
             assert english not in text, (locale, english)
-        # A refusal, in the reader's language (the API's detail).
-        article = phone.locator("article.survey", has_text="NPS")
-        await phone.evaluate(
-            "([url, token]) => fetch(url, {method: 'PATCH', headers: {'Content-Type': 'application/json', "
-            "'X-CSRF-Token': token}, body: JSON.stringify({field_mapping: {score: 'nps'}})})",
-            [f"/api/surveys/{survey.id}", await phone.locator("meta[name=csrf-token]").get_attribute("content")],
-        )
-        await article.locator("form[data-test-url] button[type=submit]").click()
-        result = article.locator(".test-result")
-        await expect(result).to_contain_text("422", timeout=30_000)
-        assert "the response has no" not in await result.inner_text()
+        if locale == "de":
+            # A refusal, in the reader's language (the API's detail). Once: a
+            # test response goes through the webhook and the worker, and the
+            # API's refusals are checked in every language by
+            # tests/test_error_language.py and the catalogs' completeness test.
+            article = phone.locator("article.survey", has_text="NPS")
+            await phone.evaluate(
+                "([url, token]) => fetch(url, {method: 'PATCH', headers: {'Content-Type': 'application/json', "
+                "'X-CSRF-Token': token}, body: JSON.stringify({field_mapping: {score: 'nps'}})})",
+                [f"/api/surveys/{survey.id}", await phone.locator("meta[name=csrf-token]").get_attribute("content")],
+            )
+            await article.locator("form[data-test-url] button[type=submit]").click()
+            result = article.locator(".test-result")
+            await expect(result).to_contain_text("422", timeout=30_000)
+            assert "the response has no" not in await result.inner_text()
         await shot(phone, f"phone-{locale}")
         no_script_errors(phone)
     finally:

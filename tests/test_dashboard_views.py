@@ -455,7 +455,7 @@ async def test_settings_do_not_pan_at_phone_width(
                 assert overflow <= 0, f"/dashboard/{path} in {locale} is {overflow}px wider than the phone"
             if locale == "en-US":
                 await phone.goto(dashboard.url(f"/dashboard/settings?workspace={ws}"))
-                await shot(phone, "settings-phone", full_page=True)
+                await shot(phone, "settings-phone")
         finally:
             await phone.context.close()
 
