@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from api.tickets.schemas import TicketOut
-from store.customers import CustomerHistory
+from store.customers import CustomerHistory, CustomerResponse
 
 
-class CustomerResponseOut(BaseModel):
+class CustomerResponseOut(CustomerResponse):
     """A survey response of the customer and the ticket it made, if any (and
     if that ticket is in the caller's reach: otherwise the response is not listed)."""
-
-    id: str
-    survey_id: str
-    workspace_id: str
-    received_at: datetime
-    submitted_at: datetime | None
-    score: int | None
-    ticket_id: str | None
-    ticket_reference: str | None
 
 
 class CustomerHistoryOut(BaseModel):
@@ -36,7 +26,7 @@ class CustomerHistoryOut(BaseModel):
         return cls(
             email=email,
             tickets=[TicketOut.of(ticket) for ticket in history.tickets],
-            responses=[CustomerResponseOut.model_validate(r.model_dump()) for r in history.responses],
+            responses=[CustomerResponseOut(**r.model_dump()) for r in history.responses],
             more_tickets=history.more_tickets,
             more_responses=history.more_responses,
         )
