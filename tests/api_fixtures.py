@@ -183,6 +183,11 @@ async def api(
         task_queue=task_queue,
         smtp_host=controller.hostname,
         smtp_port=controller.port,
+        # Every test's web-form posts come from the ASGI client's one address:
+        # the default 10/minute is the whole session's budget, and a fast run
+        # spent it (CI's 429 in test_mail_privacy). Tests of the limit itself
+        # read this value or build apps of their own.
+        form_rate_limit="100/minute",
     )
     app = create_app(settings)
     async with worker, app.router.lifespan_context(app):
