@@ -112,6 +112,27 @@ async def continued_as_new(env: WorkflowEnvironment, task_queue: str) -> list[Wo
     return [await first.fetch_history(), await handle.fetch_history()]
 
 
+async def concurrent_updates(env: WorkflowEnvironment, task_queue: str) -> list[WorkflowHistory]:
+    """Comments sent all at once, so that workflow tasks carry several updates
+    whose handlers project (local activities) in the same task."""
+    client = env.client
+    ticket_id = str(uuid.uuid4())
+    new = NewTicket(id=ticket_id, source=Source.MANUAL, customer_email="kim@example.com", segment="retail",
+                    owner="ann", comment="Phoned in")
+    handle = await client.start_workflow(
+        TicketWorkflow.run, TicketWorkflowInput(new=new, policy=TicketPolicy(segment_managers=MANAGERS)),
+        id=workflow_id_for(ticket_id), task_queue=task_queue,
+    )
+    await handle.execute_update(TicketWorkflow.comment, Command(comment="first", actor="ann"))
+    await asyncio.gather(*(
+        handle.execute_update(TicketWorkflow.comment, Command(comment=f"at once {i}", actor="ann")) for i in range(8)
+    ))
+    await handle.execute_update(TicketWorkflow.delete, Command(comment="done", actor="ann"))
+    await handle.execute_update(TicketWorkflow.purge, Command(comment="purge", actor="ann"))
+    await handle.result()
+    return [await handle.fetch_history()]
+
+
 async def survey_intake(env: WorkflowEnvironment, task_queue: str, engine: Engine) -> list[WorkflowHistory]:
     """A detractor's response becomes a ticket (with a notification rule that
     mails a manager); a promoter's is only kept."""
@@ -153,7 +174,9 @@ async def message_intake(env: WorkflowEnvironment, task_queue: str, engine: Engi
     return [await handle.fetch_history()]
 
 
-SCENARIOS = {"full_lifecycle": full_lifecycle, "continued_as_new": continued_as_new}
+SCENARIOS = {
+    "full_lifecycle": full_lifecycle, "continued_as_new": continued_as_new, "concurrent_updates": concurrent_updates,
+}
 INTAKE_SCENARIOS = {"survey_intake": survey_intake, "message_intake": message_intake}
 SURVEY_MAPPING = FieldMapping(score="nps", customer_email="email")
 

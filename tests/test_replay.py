@@ -38,9 +38,13 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_histories_are_committed() -> None:
     names = {path.name for path in RECORDED}
-    # v2: after the index-workspace patch; v4: after the notices patch
-    for version in ("v1", "v2", "v4"):
+    # v2: after the index-workspace patch; v4: after the notices patch; v5:
+    # after the serial-projections patch
+    for version in ("v1", "v2", "v4", "v5"):
         assert {f"ticket_{version}_full_lifecycle_run1.json", f"ticket_{version}_continued_as_new_run1.json"} <= names
+    # Several updates in one workflow task, each projecting: concurrently
+    # before the serial-projections patch, one after another since.
+    assert {"ticket_v4_concurrent_updates_run1.json", "ticket_v5_concurrent_updates_run1.json"} <= names
     assert {"intake_v3_survey_intake_run1.json", "intake_v3_message_intake_run1.json"} <= names
 
 
@@ -88,3 +92,21 @@ def test_notices_history_sends_each_notice() -> None:
     markers = [e for e in events if "markerRecordedEventAttributes" in e
                and e["markerRecordedEventAttributes"]["markerName"] == "core_patch"]
     assert markers
+
+
+def patches_in(name: str) -> list[str]:
+    events = json.loads((HISTORIES / name).read_text())["events"]
+    return [
+        json.loads(base64.b64decode(marker["details"]["patch-data"]["payloads"][0]["data"]))["id"]
+        for marker in (e.get("markerRecordedEventAttributes") for e in events)
+        if marker and marker["markerName"] == "core_patch"
+    ]
+
+
+def test_only_a_ticket_with_concurrent_changes_records_the_serial_projections_patch() -> None:
+    """The patch (a marker and a billable TemporalChangeVersion upsert) is
+    asked only when a projection has to wait for another: a ticket changed
+    one update at a time runs exactly the commands it ran before."""
+    assert "serial-projections" in patches_in("ticket_v5_concurrent_updates_run1.json")
+    assert "serial-projections" not in patches_in("ticket_v5_full_lifecycle_run1.json")
+    assert "serial-projections" not in patches_in("ticket_v4_concurrent_updates_run1.json")

@@ -64,6 +64,10 @@ SEARCH_ATTRIBUTES = (TICKET_STATUS, TICKET_PRIORITY, TICKET_SEGMENT, TICKET_OWNE
 PATCH_INDEX_WORKSPACE = "index-workspace"
 # Mails to the new owner, the escalation's assignee and the resolved ticket's customer.
 PATCH_NOTICES = "notices"
+# One projection in flight at a time: the read model's writes of a workflow
+# task come in version order, so a later write of the same decision time is
+# always the later decision (see _project).
+PATCH_SERIAL_PROJECTIONS = "serial-projections"
 
 # A notice is retried this long (the mail server may be down), then given up.
 NOTICE_TIMEOUT = timedelta(days=1)
@@ -89,6 +93,7 @@ class TicketWorkflow:
         self._refused_at_creation: Refused | None = None
         self._indexed: dict[str, str | None] = {}
         self._projected_version = 0
+        self._projecting = asyncio.Lock()
         # Notices being sent: the ticket does not close or continue as new
         # before they are out (or given up).
         self._notices_in_flight = 0
@@ -444,6 +449,31 @@ class TicketWorkflow:
             workflow.upsert_search_attributes(updates)
 
     async def _project(self) -> None:
+        """Write the latest state and the log lines not yet projected to the
+        read model, inside this workflow task (a local activity).
+
+        Projections run one at a time: updates handled in one task would
+        otherwise project concurrently and land in any order. Serialized, the
+        read model sees a task's writes in version order, and a write of the
+        same decision time as the row it meets is the later decision: either
+        later in this task, or a new attempt of a task whose earlier attempt
+        projected and was then discarded by the server (it ran with the same
+        `workflow.now()`, see store/tickets.py). An update that waited finds
+        its change already projected by the one before it, and does not
+        project again.
+
+        Only waiting changes the workflow's commands, so only then is the
+        change asked about (`workflow.patched` records a marker and upserts
+        TemporalChangeVersion, a billable action a quiet ticket is spared);
+        histories from before it replay the concurrent projections they hold."""
+        if self._projecting.locked() and not workflow.patched(PATCH_SERIAL_PROJECTIONS):
+            await self._project_now()
+            return
+        async with self._projecting:
+            if self._unprojected or self._projected_version < self._state.version:
+                await self._project_now()
+
+    async def _project_now(self) -> None:
         events, self._unprojected = self._unprojected, []
         # With the policy's revision the projection finds a copy that a
         # roll-out missed and sends the ticket the current one.
@@ -467,6 +497,13 @@ class TicketWorkflow:
     async def _project_durably(self) -> None:
         """The read model was unreachable: keep trying, as a regular activity
         that survives worker restarts, until it holds the latest state."""
+        if self._projecting.locked() and not workflow.patched(PATCH_SERIAL_PROJECTIONS):
+            await self._project_durably_now()
+            return
+        async with self._projecting:
+            await self._project_durably_now()
+
+    async def _project_durably_now(self) -> None:
         while self._projection_behind:
             events, self._unprojected = self._unprojected, []
             self._projection_behind = False
