@@ -84,6 +84,9 @@ class ProjectionActivities:
 
     @activity.defn(name=PROJECT_TICKET_ACTIVITY)
     def project_ticket(self, projection: TicketProjection) -> None:
+        # Of two projections decided at the same time (two attempts of one
+        # workflow task), the one that started later wins (store/tickets.py).
+        started = datetime.now(UTC)
         state = projection.state
         # Every line about this ticket carries its id, for a log store to find.
         about_ticket = {"ticket_id": state.id}
@@ -94,10 +97,10 @@ class ProjectionActivities:
                 extra=about_ticket,
             )
             return
-        applied = self._store.apply(projection)
+        applied = self._store.apply(projection, projected_at=started)
         if not applied.written:
-            # A retry of a projection that already landed, or one overtaken by
-            # a later one.
+            # Overtaken by a later decision, or a late write of an attempt
+            # that ran earlier.
             activity.logger.info(
                 "ticket %s v%d already superseded in the read model", state.id, state.version, extra=about_ticket
             )

@@ -404,6 +404,9 @@ class TicketRow(Base):
     # written; nullable only because SQLite cannot add a NOT NULL column that
     # migration 0008 fills afterwards without rebuilding the table.
     decided_at: Mapped[datetime | None]
+    # When the projection that wrote this row ran (the worker's clock): of two
+    # projections decided at the same time, the later-run one wins (0014).
+    projected_at: Mapped[datetime | None]
 
 
 class TicketEventRow(Base):

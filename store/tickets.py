@@ -330,8 +330,11 @@ def _count_by_status(connection: Connection, filters: TicketFilters) -> Iterable
     return connection.execute(stmt).all()
 
 
-def _row_of(state: TicketState, decided_at: datetime) -> dict[str, Any]:
-    return {**state.model_dump(), "priority_rank": PRIORITY_RANK[state.priority], "decided_at": decided_at}
+def _row_of(state: TicketState, decided_at: datetime, projected_at: datetime | None = None) -> dict[str, Any]:
+    return {
+        **state.model_dump(), "priority_rank": PRIORITY_RANK[state.priority],
+        "decided_at": decided_at, "projected_at": projected_at,
+    }
 
 
 def _decided_at(projection: TicketProjection) -> datetime:
@@ -348,35 +351,43 @@ def _state_of(row: Row[Any]) -> TicketState:
 
 
 # The columns of a ticket row: the state's fields, the rank the priority
-# sorts and filters by, and when the state was decided. _row_of builds exactly
-# these keys.
-_ROW_COLUMNS = (*TicketState.model_fields, "priority_rank", "decided_at")
+# sorts and filters by, when the state was decided and when its projection
+# ran. _row_of builds exactly these keys.
+_ROW_COLUMNS = (*TicketState.model_fields, "priority_rank", "decided_at", "projected_at")
 # A log line's content: what a later decision of the same line may change.
 _EVENT_CONTENT = tuple(name for name in TicketEvent.model_fields if name != "seq")
 
 
 @cache
 def _upsert_statement(dialect_name: str):
-    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE (decided later, or
-    decided in the same workflow task at a higher version) RETURNING id: the
-    insert-or-guarded-update in one statement, so two first projections of a
-    new ticket cannot both try to insert it, and RETURNING tells whether the
-    row was written.
+    """INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE (the incoming
+    projection is the later decision) RETURNING id: the insert-or-guarded-update
+    in one statement, so two first projections of a new ticket cannot both try
+    to insert it, and RETURNING tells whether the row was written.
 
-    Decided later wins whatever the versions. A workflow task may project and
-    then never commit: the server discards a speculative task that ran
-    updates (concurrent updates make it do so routinely), or its worker dies.
-    Temporal runs the task again, at a later `workflow.now()`, possibly with
-    the updates in another order or fewer of them, and only that attempt is in
-    the history. So the later attempt's state replaces the earlier one's even
-    when its version is lower (the discarded attempt may have got further).
-    Within one task (one time), concurrent projections order by version; the
-    committed tasks' times only grow, so this is the version order there.
+    Which projection is the later decision:
+    - Decided later wins whatever the versions. A workflow task may project
+      and then never commit: the server discards a speculative task that ran
+      updates (concurrent updates make it do so routinely), or its worker dies.
+      Temporal runs the task again, possibly with the updates in another order
+      or fewer of them, and only that attempt is in the history; so its state
+      replaces the earlier attempt's even when its version is lower (the
+      discarded attempt may have got further).
+    - Decided at the same time, the projection that ran later wins. The new
+      attempt can carry the very same `workflow.now()` as the discarded one
+      (seen under load), and it runs after it. Within one attempt the workflow
+      projects one change at a time (workflows/ticket.py), so there "ran
+      later" is the version order; a stale attempt of a local activity that
+      finishes late (a stalled database) ran earlier and loses.
+    - Rows or projections without the time their projection ran (written
+      before migration 0014; reconcile's) break the tie by version.
 
     Built once per dialect and executed with the row as its parameters: built
     per call, `excluded` made a new alias of every column and the statement's
     cache key carried the values, which cost about two thirds of a projection."""
     stmt = dialect_insert(dialect_name, tickets)
+    row, new = tickets.c, stmt.excluded
+    both_ran_at = and_(row.projected_at.is_not(None), new.projected_at.is_not(None))
     return stmt.on_conflict_do_update(
         index_elements=[tickets.c.id],
         set_={
@@ -389,24 +400,28 @@ def _upsert_statement(dialect_name: str):
             "customer_locale": func.coalesce(stmt.excluded.customer_locale, tickets.c.customer_locale),
         },
         where=or_(
-            tickets.c.decided_at.is_(None),
-            tickets.c.decided_at < stmt.excluded.decided_at,
-            and_(tickets.c.decided_at == stmt.excluded.decided_at, tickets.c.version < stmt.excluded.version),
+            row.decided_at.is_(None),
+            row.decided_at < new.decided_at,
+            and_(
+                row.decided_at == new.decided_at,
+                or_(
+                    and_(both_ran_at, row.projected_at < new.projected_at),
+                    and_(~both_ran_at, row.version < new.version),
+                ),
+            ),
         ),
     ).returning(tickets.c.id)
 
 
 @cache
 def _event_upsert_statement(dialect_name: str):
-    """INSERT ... ON CONFLICT (ticket_id, seq) DO UPDATE ... WHERE decided
-    later: a log line that a later workflow task decided replaces the one an
-    earlier, uncommitted attempt wrote under the same number (see
-    _upsert_statement); the same line projected again changes nothing."""
+    """INSERT ... ON CONFLICT (ticket_id, seq) DO UPDATE: a log line of the
+    projection that won the ticket's row replaces whatever line an earlier,
+    uncommitted attempt wrote under the same number (see _upsert_statement)."""
     stmt = dialect_insert(dialect_name, ticket_events)
     return stmt.on_conflict_do_update(
         index_elements=[ticket_events.c.ticket_id, ticket_events.c.seq],
         set_={name: stmt.excluded[name] for name in _EVENT_CONTENT},
-        where=ticket_events.c.at < stmt.excluded.at,
     )
 
 
@@ -433,15 +448,23 @@ class TicketStore:
 
     # --- writing the projection ---------------------------------------------------
 
-    def apply(self, projection: TicketProjection) -> Applied:
-        """Write a ticket's new state and its new log lines, in one transaction.
+    def apply(self, projection: TicketProjection, projected_at: datetime | None = None) -> Applied:
+        """Write a ticket's new state and its log lines, in one transaction,
+        if this projection is the later decision (see _upsert_statement);
+        `projected_at` is when the projection started to run, on the worker's
+        clock (None: ties break by version).
 
-        `written` is False when the state was not written because the read
-        model already holds this version or a newer one (a retry, or a
-        projection overtaken by a later one), or because the ticket was purged.
-        The log lines are stored even when the state was superseded, each
-        exactly once; `new_events` are those the read model did not hold yet
-        (what a retry or a re-run after a crash brings again is not new).
+        The projection that wins writes each of its log lines over whatever an
+        uncommitted attempt left under the same number, and removes lines
+        numbered beyond its state, which the history does not hold (yet).
+        One that loses (`written` False: a projection overtaken by a later
+        one, a discarded attempt's late write, a purged ticket) changes no
+        line: it only adds lines up to the held state's version that the
+        read model lacks (with the workflow's one-at-a-time projections a
+        winner always carries them too; this keeps lines of projections that
+        break ties by version). `new_events` are the lines the read model did
+        not hold before (what a retry brings again is not new); `repaired`
+        counts the lines corrected or removed.
         """
         state = projection.state
         decided_at = _decided_at(projection)
@@ -452,17 +475,19 @@ class TicketStore:
             tombstone = select(purged_tickets.c.ticket_id).where(purged_tickets.c.ticket_id == state.id)
             if connection.scalar(tombstone) is not None:
                 return Applied(False, ())
-            written = self._upsert_state(connection, state, decided_at)
+            if not self._upsert_state(connection, state, decided_at, projected_at):
+                held_version = connection.scalar(select(tickets.c.version).where(tickets.c.id == state.id))
+                missing = [event for event in projection.events if event.seq <= (held_version or 0)]
+                return Applied(False, self._insert_missing_events(connection, state.id, missing))
             new_events, repaired = self._upsert_events(connection, state.id, projection.events)
-            if written:
-                repaired += self._drop_undecided_events(connection, state, decided_at)
-            return Applied(written, new_events, repaired)
+            repaired += self._drop_undecided_events(connection, state)
+            return Applied(True, new_events, repaired)
 
     @staticmethod
     def _serialize_writes(connection: Connection, ticket_id: str) -> None:
         # Two projections of one ticket may run at once (concurrent updates,
-        # a retry racing the original). The version guard orders state writes
-        # by itself, but a purge racing another write could let that write
+        # a retry racing the original). The guard orders state writes by
+        # itself, but a purge racing another write could let that write
         # re-insert the row the purge just deleted. SQLite's BEGIN IMMEDIATE
         # already lets one writer in at a time; on PostgreSQL a transaction
         # lock on the ticket id does it for this ticket only.
@@ -470,21 +495,23 @@ class TicketStore:
             connection.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(ticket_id, 0))))
 
     @staticmethod
-    def _upsert_state(connection: Connection, state: TicketState, decided_at: datetime) -> bool:
+    def _upsert_state(
+        connection: Connection, state: TicketState, decided_at: datetime, projected_at: datetime | None
+    ) -> bool:
         # The row goes in as execution parameters of a statement built once per
         # dialect (see _upsert_statement), so SQLAlchemy's compiled cache serves
         # every projection.
         upsert = _upsert_statement(connection.dialect.name)
-        return connection.execute(upsert, _row_of(state, decided_at)).first() is not None
+        return connection.execute(upsert, _row_of(state, decided_at, projected_at)).first() is not None
 
     @staticmethod
     def _upsert_events(
         connection: Connection, ticket_id: str, events: Sequence[TicketEvent]
     ) -> tuple[tuple[TicketEvent, ...], int]:
-        """Store the log lines, each replacing a line of the same number that
-        an earlier workflow task decided. Answer the lines that were not there
-        yet, and how many held lines were corrected (the caller holds the
-        ticket's write lock, so both are exact)."""
+        """Store the log lines, each replacing a different line of the same
+        number. Answer the lines that were not there yet, and how many held
+        lines were corrected (the caller holds the ticket's write lock, so
+        both are exact)."""
         if not events:
             return (), 0
         held = {
@@ -496,26 +523,39 @@ class TicketStore:
             )
         }
         new = tuple(event for event in events if event.seq not in held)
-        superseding = [event for event in events if event.seq in held and held[event.seq].at < event.at]
-        if new or superseding:
-            rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in (*new, *superseding)]
+        corrected = [
+            event for event in events
+            if event.seq in held and any(getattr(held[event.seq], name) != getattr(event, name) for name in _EVENT_CONTENT)
+        ]
+        if new or corrected:
+            rows = [{"ticket_id": ticket_id, **event.model_dump()} for event in (*new, *corrected)]
             connection.execute(_event_upsert_statement(connection.dialect.name), rows)
-        repaired = sum(
-            1 for event in superseding
-            if any(getattr(held[event.seq], name) != getattr(event, name) for name in _EVENT_CONTENT if name != "at")
-        )
-        return new, repaired
+        return new, len(corrected)
 
     @staticmethod
-    def _drop_undecided_events(connection: Connection, state: TicketState, decided_at: datetime) -> int:
-        """Remove log lines numbered beyond the state just written that an
-        earlier workflow task decided: an attempt that never committed got
-        further than the history has. (Lines of the same task, projected by a
-        concurrent update of a higher version, carry the same time and stay.)"""
+    def _insert_missing_events(
+        connection: Connection, ticket_id: str, events: Sequence[TicketEvent]
+    ) -> tuple[TicketEvent, ...]:
+        if not events:
+            return ()
+        held = set(connection.scalars(
+            select(ticket_events.c.seq).where(
+                ticket_events.c.ticket_id == ticket_id, ticket_events.c.seq.in_([event.seq for event in events])
+            )
+        ))
+        missing = tuple(event for event in events if event.seq not in held)
+        if missing:
+            connection.execute(insert(ticket_events), [{"ticket_id": ticket_id, **event.model_dump()} for event in missing])
+        return missing
+
+    @staticmethod
+    def _drop_undecided_events(connection: Connection, state: TicketState) -> int:
+        """Remove log lines numbered beyond the state just written: an attempt
+        that never committed got further than the history has. (The workflow
+        projects one change at a time, so no line of a later change of the
+        same attempt is there yet.)"""
         undecided = delete(ticket_events).where(
-            ticket_events.c.ticket_id == state.id,
-            ticket_events.c.seq > state.version,
-            ticket_events.c.at < decided_at,
+            ticket_events.c.ticket_id == state.id, ticket_events.c.seq > state.version
         )
         return connection.execute(undecided).rowcount
 

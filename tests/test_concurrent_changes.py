@@ -4,8 +4,13 @@ workflow's, whatever workflow tasks the server discarded and ran again.
 More comment updates in flight at once than Temporal admits per workflow (10)
 make the server discard speculative workflow tasks whose update handlers had
 already projected (the worker logs "Workflow task not found"), and run them
-again with the updates in another order. Before projections carried their task's time, the read model kept the
-discarded attempts' lines: duplicates of some comments, none of others.
+again with the updates in another order. Before projections carried their
+task's time, the read model kept the discarded attempts' lines: duplicates of
+some comments, none of others. The new attempt can even carry the very same
+`workflow.now()` as the discarded one (under load, about one run in eight
+kept "c17" where the history has "c5", both at one time): of two projections
+decided at one time, the one that ran later wins (migration 0014), and the
+workflow projects one change at a time so that "later" is the version order.
 """
 
 from __future__ import annotations

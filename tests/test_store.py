@@ -304,6 +304,33 @@ def test_the_committed_task_wins_even_when_it_ends_at_a_lower_version(ticket_sto
     assert [(event.seq, event.comment) for event in ticket_store.events(ticket_id)][1:] == [(2, "b"), (3, "a")]
 
 
+def test_a_new_attempt_at_the_same_task_time_wins_by_when_it_ran(ticket_store: TicketStore) -> None:
+    """The server may run a discarded task again with the very same
+    `workflow.now()` (seen under load: the read model kept "c17" where the
+    history has "c5", both at one time). The attempt that ran later wins,
+    even at a lower version; a late write of the earlier attempt loses."""
+    created = create()
+    ticket_id = created.state.id
+    ticket_store.apply(projection(created))
+    task_time = NOW + timedelta(seconds=1)
+    ran = [NOW + timedelta(seconds=1, microseconds=n) for n in range(10)]
+    discarded = comments_at(created.state, task_time, "c17", "c5")
+    for landed, started in zip(discarded, ran[:2]):
+        assert ticket_store.apply(landed, projected_at=started).written
+    committed = comments_at(created.state, task_time, "c5")[0]
+
+    applied = ticket_store.apply(committed, projected_at=ran[5])
+    assert applied.written and applied.repaired == 2  # line 2 corrected, line 3 removed
+    assert ticket_store.get(ticket_id) == committed.state
+    assert [event.comment for event in ticket_store.events(ticket_id)][1:] == ["c5"]
+    # The discarded attempt's projections landing late (a stalled database):
+    # they ran earlier, so they change nothing.
+    for late, started in zip(discarded, ran[:2]):
+        assert ticket_store.apply(late, projected_at=started) == type(applied)(written=False, new_events=(), repaired=0)
+    assert ticket_store.get(ticket_id) == committed.state
+    assert [event.comment for event in ticket_store.events(ticket_id)][1:] == ["c5"]
+
+
 def test_concurrent_projections_of_one_ticket_end_at_the_newest(ticket_store: TicketStore) -> None:
     decisions = [create()]
     for n in range(19):
