@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "cxloop <no-reply@cxloop.localhost>"
+    # The outbox (store/outbox.py): a queued mail waits this long before it is
+    # due (the committed attempt of a discarded workflow task corrects what
+    # the discarded one queued, within moments), and the mailer looks for due
+    # mail this often when idle.
+    mail_settle_seconds: float = 1.0
+    mailer_poll_seconds: float = 0.5
     # Signs the inbound-mail webhook (POST /api/intake/email) like a survey's.
     inbound_email_secret: str = "dev-inbound-email-secret"
     # The public web form's limit per client address (limits' notation).

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from activities.projection import ProjectionActivities
 from activities.intake import IntakeActivities
 from activities.mail import MailActivities
+from activities.mailer import Mailer
 from activities.notices import NoticeActivities
 from activities.rollout import RolloutActivities
 from api.dashboard import i18n
@@ -73,7 +75,8 @@ def build_worker(
     roll-outs and intake run; without one (workflow-only tests) the projection
     only logs. `sandboxed`: see `workflow_runner`. Call it on the event loop
     the client runs on."""
-    projection = ProjectionActivities(TicketStore(engine) if engine is not None else None, client)
+    store = TicketStore(engine, mail_settle=timedelta(seconds=get_settings().mail_settle_seconds)) if engine else None
+    projection = ProjectionActivities(store, client)
     if mail is not None and mail.wording is None:
         # Mails speak the dashboard's catalogs (activities/ imports nothing of api/).
         mail.wording = i18n
@@ -129,8 +132,10 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The outbox's mails leave from here (activities/mailer.py).
+    mailer = Mailer(engine, notices, poll_interval=settings.mailer_poll_seconds)
     log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
-    async with worker:
+    async with worker, mailer:
         await stop.wait()
         log.info("worker shutting down")
     engine.dispose()

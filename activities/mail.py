@@ -15,7 +15,6 @@ ticket's id, and its words say only what the customer may read.
 from __future__ import annotations
 
 import gettext
-import hashlib
 import smtplib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from temporalio import activity
 from domain.commands import N_
 from domain.contracts import SEND_AUTO_REPLY_ACTIVITY, SEND_NOTIFICATION_ACTIVITY, AutoReply, SurveyNotification
 from store.directory import MailIdentity, locale_of_address, mail_identity
+from store.outbox import message_id_for
 
 ENGLISH = "en"
 
@@ -72,9 +72,10 @@ TEMPLATES.install_gettext_callables(_gettext, _ngettext, newstyle=True)
 
 def message_id(seed: str) -> str:
     """The same Message-ID on every attempt lets a mail server or client drop
-    the duplicate when a retried activity sends a mail twice; a digest, so
-    that no id of ours travels in a header."""
-    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@cxloop.localhost>"
+    the duplicate when a mail is sent twice; a digest, so that no id of ours
+    travels in a header. An outbox mail's seed is its key, so its header is
+    the one the outbox keeps for threading."""
+    return message_id_for(seed)
 
 
 class MailActivities:

@@ -41,7 +41,14 @@ SUBJECTS = {
     NoticeKind.ASSIGNED: N_("[{reference}] assigned to you"),
     NoticeKind.ESCALATED: N_("[{reference}] escalated to you"),
     NoticeKind.RESOLVED: N_("[{reference}] Is your request solved?"),
+    NoticeKind.REPLY: N_("[{reference}] Our answer to your request"),
+    NoticeKind.DELIVERY_FAILED: N_("[{reference}] A mail to the customer was not delivered"),
 }
+
+
+class Undeliverable(Exception):
+    """The mail cannot go, and trying again will not help (the mail server
+    refused the address, a user has no address): the reason, for the ticket."""
 
 
 class NoticeActivities:
@@ -66,14 +73,45 @@ class NoticeActivities:
 
     @activity.defn(name=SEND_TICKET_NOTICE_ACTIVITY)
     def send_ticket_notice(self, notice: TicketNotice) -> str:
-        """Sends the notice; answers to whom (or why nobody), for the history."""
+        """Sends the notice; answers to whom (or why nobody), for the history.
+        Runs only for tickets whose histories predate the outbox: the mailer
+        (activities/mailer.py) sends every notice since."""
         if self._mail is None:
             activity.logger.info("no mail server configured: %s notice of %s not sent", notice.kind,
                                  notice.reference, extra={"ticket_id": notice.ticket_id})
             return "not sent: no mail server configured"
+        try:
+            return self.deliver(notice)
+        except Undeliverable as refused:
+            activity.logger.warning("%s notice of %s not sent: %s", notice.kind, notice.reference, refused,
+                                    extra={"ticket_id": notice.ticket_id})
+            return f"not sent: {refused}"
+
+    def deliver(self, notice: TicketNotice) -> str:
+        """Write and send one notice; answers to whom. Undeliverable when it
+        cannot go; the mail server's other errors (smtplib's, OSError) when it
+        may go later."""
+        if self._mail is None:
+            raise Undeliverable("no mail server configured")
+        if notice.kind is NoticeKind.REPLY:
+            return self._reply_to_customer(notice)
         if notice.kind.to_customer:
             return self._tell_customer(notice)
         return self._tell_user(notice)
+
+    def _seed(self, notice: TicketNotice) -> str:
+        # The outbox's key names the mail (its Message-ID, store/outbox.py);
+        # a notice sent by an activity, its kind and version.
+        return notice.key or f"{notice.kind.value}.{notice.ticket_id}.{notice.version}"
+
+    def _reply_to_customer(self, notice: TicketNotice) -> str:
+        identity = self._mail.identity(notice.workspace_id)
+        locale = notice.customer_locale or identity.default_locale or ENGLISH
+        # The reply's text as the agent wrote it: nothing else of the ticket.
+        context = {"body": notice.body, "reference": notice.reference}
+        subject = self._mail.translate(SUBJECTS[notice.kind], locale, reference=notice.reference)
+        self._mail.send_to_customer(notice.to, subject, "ticket_reply", locale, context, self._seed(notice), identity)
+        return f"sent to {notice.to}"
 
     def _tell_customer(self, notice: TicketNotice) -> str:
         identity = self._mail.identity(notice.workspace_id)
@@ -92,15 +130,13 @@ class NoticeActivities:
         }
         subject = self._mail.translate(SUBJECTS[notice.kind], locale, reference=notice.reference)
         self._mail.send_to_customer(notice.to, subject, f"ticket_{notice.kind.value}", locale, context,
-                                    f"{notice.kind.value}.{notice.ticket_id}.{notice.version}", identity)
+                                    self._seed(notice), identity)
         return f"sent to {notice.to}"
 
     def _tell_user(self, notice: TicketNotice) -> str:
         user = recipient(self._engine, notice.to) if self._engine is not None else None
         if user is None:
-            activity.logger.warning("user %s has no mail address: %s notice of %s not sent", notice.to,
-                                    notice.kind, notice.reference, extra={"ticket_id": notice.ticket_id})
-            return f"not sent: no address for {notice.to}"
+            raise Undeliverable(f"no address for {notice.to}")
         names = names_for(self._engine, [notice.actor]) if self._engine is not None else {}
         # The notice's line of the log, as the ticket's log page words it: a
         # ticket's first version is its creation (intake's or an alert rule's
@@ -124,5 +160,5 @@ class NoticeActivities:
         }
         text = self._mail.render(f"ticket_{notice.kind.value}.txt", user.locale, context)
         subject = self._mail.translate(SUBJECTS[notice.kind], user.locale, reference=notice.reference)
-        self._mail.send(user.email, subject, text, f"{notice.kind.value}.{notice.ticket_id}.{notice.version}")
+        self._mail.send(user.email, subject, text, self._seed(notice))
         return f"sent to {user.email}"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from domain.alerts import AlertRule
 from domain.commands import NewTicket
 from domain.responses import MappedResponse, SurveyResponse
-from domain.ticket import Source, TicketEvent, TicketPolicy, TicketState
+from domain.ticket import Source, TicketEvent, TicketNotice, TicketPolicy, TicketState
 
 # activities/intake.py
 PREPARE_SURVEY_INTAKE_ACTIVITY = "prepare_survey_intake"
@@ -109,6 +109,8 @@ class TicketWorkflowInput(BaseModel):
     state: TicketState | None = None
     log: list[TicketEvent] = Field(default_factory=list)
     unprojected: list[TicketEvent] = Field(default_factory=list)
+    # Mails of changes not yet projected (they go to the outbox with them).
+    notices: list[TicketNotice] = Field(default_factory=list)
     policy: TicketPolicy = Field(default_factory=TicketPolicy)
     max_changes_per_run: int = DEFAULT_MAX_CHANGES_PER_RUN
 

@@ -22,43 +22,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from domain.ticket import TicketState, TicketStatus
+from domain.ticket import NoticeKind, TicketNotice, TicketState, TicketStatus
 
 SEND_TICKET_NOTICE_ACTIVITY = "send_ticket_notice"
-
-
-class NoticeKind(StrEnum):
-    ASSIGNED = "assigned"
-    ESCALATED = "escalated"
-    RESOLVED = "resolved"
-
-    @property
-    def to_customer(self) -> bool:
-        return self is NoticeKind.RESOLVED
-
-
-class TicketNotice(BaseModel):
-    kind: NoticeKind
-    ticket_id: str
-    reference: str
-    version: int  # of the change: with the kind, it names the mail (retries send it once)
-    # A username for ASSIGNED and ESCALATED (the activity looks up the address);
-    # the customer's address for RESOLVED.
-    to: str
-    customer_email: str
-    customer_name: str | None = None
-    customer_comment: str | None = None
-    segment: str
-    actor: str
-    # The change's comment, for the team's mails; empty in a customer's notice.
-    comment: str = ""
-    # A resolved ticket closes by itself then: the customer's links expire with it.
-    closes_at: datetime | None = None
-    # The customer's language and the workspace whose mail identity writes to
-    # them; None in notices recorded before them (the workspace's default
-    # language; the settings' sender).
-    customer_locale: str | None = None
-    workspace_id: str | None = None
+__all__ = ["NoticeKind", "TicketNotice", "notices_for"]
 
 
 def notices_for(before: TicketState, after: TicketState, actor: str, comment: str) -> list[TicketNotice]:

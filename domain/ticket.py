@@ -241,6 +241,54 @@ class TicketPolicy(BaseModel):
     revision: int | None = None
 
 
+class NoticeKind(StrEnum):
+    """A mail about a ticket (domain/notices.py decides who gets which)."""
+
+    ASSIGNED = "assigned"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    # A reply of the team's to the customer (its text is the log line's).
+    REPLY = "reply"
+    # A mail to the customer that the mail server refused: its owner is told.
+    DELIVERY_FAILED = "delivery_failed"
+
+    @property
+    def to_customer(self) -> bool:
+        return self in (NoticeKind.RESOLVED, NoticeKind.REPLY)
+
+
+class TicketNotice(BaseModel):
+    kind: NoticeKind
+    ticket_id: str
+    reference: str
+    version: int  # of the change: with the kind, it names the mail (retries send it once)
+    # A username for ASSIGNED and ESCALATED (the activity looks up the address);
+    # the customer's address for RESOLVED.
+    to: str
+    customer_email: str
+    customer_name: str | None = None
+    customer_comment: str | None = None
+    segment: str
+    actor: str
+    # The change's comment, for the team's mails; empty in a customer's notice.
+    comment: str = ""
+    # A resolved ticket closes by itself then: the customer's links expire with it.
+    closes_at: datetime | None = None
+    # The customer's language and the workspace whose mail identity writes to
+    # them; None in notices recorded before them (the workspace's default
+    # language; the settings' sender).
+    customer_locale: str | None = None
+    workspace_id: str | None = None
+    # Names the mail in the outbox the same way on every attempt of the
+    # workflow task that decided it (the update's id, else the version), so a
+    # retried or re-run projection queues it once. None: sent by an activity
+    # (histories from before the outbox).
+    key: str | None = None
+    # A reply's text (the REPLIED log line's), and the failed mail's reason
+    # for DELIVERY_FAILED.
+    body: str = ""
+
+
 class TicketProjection(BaseModel):
     """What the read model receives after each change: the new state and the log
     lines appended since the previous projection."""
@@ -257,6 +305,9 @@ class TicketProjection(BaseModel):
     # decision replace an earlier one, whatever their versions. None: a
     # projection of a worker from before this field (ordered by version alone).
     decided_at: datetime | None = None
+    # The mails this projection's changes send: written to the outbox in the
+    # same transaction, sent by the mailer (activities/mailer.py).
+    notices: list[TicketNotice] = Field(default_factory=list)
 
 
 PROJECT_TICKET_ACTIVITY = "project_ticket"

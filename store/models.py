@@ -493,3 +493,45 @@ class IdempotencyKeyRow(Base):
     # The sweep deletes every row older than a day, whoever's.
     created_at: Mapped[datetime] = mapped_column(index=True)
     claimed_until: Mapped[datetime | None]
+
+
+# --- the outbox -------------------------------------------------------------------------
+
+
+class OutboxRow(Base):
+    """A mail about a ticket, to send (store/outbox.py; the mailer in
+    activities/mailer.py sends it). Written in the transaction of the
+    projection whose change it tells, so a mail is queued exactly when its
+    change lands in the read model, and it costs the ticket's workflow no
+    activity of its own.
+
+    `key` names the mail the same way on every attempt of the workflow task
+    that decided it (domain.ticket.TicketNotice.key): a retried projection
+    queues it once. `seq` is the log line it belongs to: a projection that
+    corrects that line (the committed attempt of a task whose earlier attempt
+    was discarded) drops the queued mails the line no longer has. `notice` is
+    the TicketNotice as JSON, rendered when sent (in the reader's language of
+    that moment). `status`: queued, sent or failed; a queued mail is due at
+    `next_attempt_at`, which a mailer moves ahead while it sends (its lease),
+    so a mailer that dies mid-send leaves it to another after the lease."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    # The address, or for users' notices the username (looked up when sent).
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    to_customer: Mapped[bool]
+    notice: Mapped[dict[str, Any]]
+    # The mail's Message-ID header, by which a customer's answer threads back.
+    message_id: Mapped[str] = mapped_column(sa.String(255), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    # Why the last attempt failed (the mail server's answer).
+    error: Mapped[str | None] = mapped_column(sa.Text)

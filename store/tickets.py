@@ -46,6 +46,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from domain.access import TicketReach
 from domain.ticket import Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
 from store.db import dialect_insert, reading, write_transaction
+from store import outbox
 from store.models import PRIORITY_RANK, TICKET_SEARCHED_COLUMNS, PurgedTicketRow, TicketEventRow, TicketRow
 
 tickets: Table = TicketRow.__table__  # type: ignore[assignment]
@@ -443,8 +444,10 @@ class TicketStore:
     """The read model's tickets. Thread-safe: every call takes its own
     connection from the engine's pool."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, mail_settle: timedelta = timedelta(seconds=1)) -> None:
         self.engine = engine
+        # How long a queued mail waits before it is due (store/outbox.py).
+        self.mail_settle = mail_settle
 
     # --- writing the projection ---------------------------------------------------
 
@@ -481,6 +484,11 @@ class TicketStore:
                 return Applied(False, self._insert_missing_events(connection, state.id, missing))
             new_events, repaired = self._upsert_events(connection, state.id, projection.events)
             repaired += self._drop_undecided_events(connection, state)
+            # The changes' mails, queued exactly when the changes land.
+            repaired += outbox.queue(
+                connection, state.id, projection.notices, [event.seq for event in projection.events],
+                state.version, projected_at or datetime.now(UTC), self.mail_settle,
+            )
             return Applied(True, new_events, repaired)
 
     @staticmethod
@@ -571,6 +579,7 @@ class TicketStore:
         )
         first_purge = connection.execute(tombstone).first() is not None
         connection.execute(delete(ticket_events).where(ticket_events.c.ticket_id == state.id))
+        connection.execute(delete(outbox.outbox).where(outbox.outbox.c.ticket_id == state.id))
         connection.execute(delete(tickets).where(tickets.c.id == state.id))
         return first_purge
 

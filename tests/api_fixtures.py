@@ -28,6 +28,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import MailActivities
+from activities.mailer import Mailer
+from activities.notices import NoticeActivities
 from api.app import create_app
 from api.intake.adapters import sign_cxloop
 from domain.ticket import workflow_id_for
@@ -168,11 +170,15 @@ async def api(
     task_queue = f"cxloop-api-{uuid.uuid4().hex[:8]}"
     engine = make_engine(api_database_url)
     controller, mailbox = smtp_server
+    mail = MailActivities(controller.hostname, controller.port, "cxloop <no-reply@cxloop.test>")
+    defaults = Settings()
+    notices = NoticeActivities(engine, mail, defaults.secret_key, defaults.public_url)
     worker = build_worker(
         dev_server.client,
         task_queue,
         engine=engine,
-        mail=MailActivities(controller.hostname, controller.port, "cxloop <no-reply@cxloop.test>"),
+        mail=mail,
+        notices=notices,
         activity_executor=ThreadPoolExecutor(max_workers=8),
         workflow_failure_exception_types=[Exception],
     )
@@ -190,7 +196,9 @@ async def api(
         form_rate_limit="100/minute",
     )
     app = create_app(settings)
-    async with worker, app.router.lifespan_context(app):
+    # The worker process's mailer, sending the outbox's mails to the test's SMTP server.
+    mailer = Mailer(engine, notices, poll_interval=0.1)
+    async with worker, mailer, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as http:
             env = ApiEnv(

@@ -39,8 +39,8 @@ def load(path: Path) -> WorkflowHistory:
 def test_histories_are_committed() -> None:
     names = {path.name for path in RECORDED}
     # v2: after the index-workspace patch; v4: after the notices patch; v5:
-    # after the serial-projections patch
-    for version in ("v1", "v2", "v4", "v5"):
+    # after the serial-projections patch; v6: after the outbox patch
+    for version in ("v1", "v2", "v4", "v5", "v6"):
         assert {f"ticket_{version}_full_lifecycle_run1.json", f"ticket_{version}_continued_as_new_run1.json"} <= names
     # Several updates in one workflow task, each projecting: concurrently
     # before the serial-projections patch, one after another since.
@@ -110,3 +110,16 @@ def test_only_a_ticket_with_concurrent_changes_records_the_serial_projections_pa
     assert "serial-projections" in patches_in("ticket_v5_concurrent_updates_run1.json")
     assert "serial-projections" not in patches_in("ticket_v5_full_lifecycle_run1.json")
     assert "serial-projections" not in patches_in("ticket_v4_concurrent_updates_run1.json")
+
+
+def test_since_the_outbox_a_ticket_sends_its_mails_without_any_activity() -> None:
+    """The lifecycle mails its owner, its escalation's assignee and its
+    customer (twice resolved): before the outbox each was an activity and a
+    workflow task of its own; since, the projection queues them."""
+    def activities(name: str) -> int:
+        events = json.loads((HISTORIES / name).read_text())["events"]
+        return sum(1 for e in events if e["eventType"] in ("EVENT_TYPE_ACTIVITY_TASK_SCHEDULED", "ActivityTaskScheduled"))
+
+    assert activities("ticket_v5_full_lifecycle_run1.json") == 4
+    assert activities("ticket_v6_full_lifecycle_run1.json") == 0
+    assert "outbox" in patches_in("ticket_v6_full_lifecycle_run1.json")

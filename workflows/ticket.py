@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         PROJECT_TICKET_ACTIVITY,
         EventKind,
         TicketEvent,
+        TicketNotice,
         TicketPolicy,
         TicketProjection,
         TicketState,
@@ -68,6 +69,9 @@ PATCH_NOTICES = "notices"
 # task come in version order, so a later write of the same decision time is
 # always the later decision (see _project).
 PATCH_SERIAL_PROJECTIONS = "serial-projections"
+# Notices go to the outbox with the projection (the mailer sends them), not
+# to an activity each.
+PATCH_OUTBOX = "outbox"
 
 # A notice is retried this long (the mail server may be down), then given up.
 NOTICE_TIMEOUT = timedelta(days=1)
@@ -87,6 +91,8 @@ class TicketWorkflow:
         self._policy = input.policy
         self._log: list[TicketEvent] = list(input.log)
         self._unprojected: list[TicketEvent] = list(input.unprojected)
+        # Mails for the outbox, written with the next projection.
+        self._unsent: list[TicketNotice] = list(input.notices)
         self._projection_behind = bool(input.unprojected)
         self._changes_this_run = 0
         self._changed = False
@@ -144,6 +150,7 @@ class TicketWorkflow:
                         state=self._state,
                         log=self._log,
                         unprojected=self._unprojected,
+                        notices=self._unsent,
                         policy=self._policy,
                         max_changes_per_run=input.max_changes_per_run,
                     )
@@ -404,7 +411,19 @@ class TicketWorkflow:
         if said is None:
             return
         notices = notices_for(before, decision.state, said.actor, said.comment)
-        if not notices or not workflow.patched(PATCH_NOTICES):
+        if not notices:
+            return
+        if workflow.patched(PATCH_OUTBOX):
+            # The same key on every attempt of this task: an update's id, or
+            # (a timer's change) the version it made.
+            update = workflow.current_update_info()
+            decision_key = update.id if update is not None else f"v{decision.state.version}"
+            self._unsent.extend(
+                notice.model_copy(update={"key": f"{notice.kind.value}.{notice.ticket_id}.{decision_key}"})
+                for notice in notices
+            )
+            return
+        if not workflow.patched(PATCH_NOTICES):
             return
         for notice in notices:
             self._notices_in_flight += 1
@@ -470,15 +489,17 @@ class TicketWorkflow:
             await self._project_now()
             return
         async with self._projecting:
-            if self._unprojected or self._projected_version < self._state.version:
+            if self._unprojected or self._unsent or self._projected_version < self._state.version:
                 await self._project_now()
 
     async def _project_now(self) -> None:
         events, self._unprojected = self._unprojected, []
+        notices, self._unsent = self._unsent, []
         # With the policy's revision the projection finds a copy that a
         # roll-out missed and sends the ticket the current one.
         projection = TicketProjection(
-            state=self._state, events=events, policy_revision=self._policy.revision, decided_at=workflow.now()
+            state=self._state, events=events, policy_revision=self._policy.revision, decided_at=workflow.now(),
+            notices=notices,
         )
         try:
             await workflow.execute_local_activity(
@@ -491,6 +512,7 @@ class TicketWorkflow:
         except ActivityError:
             workflow.logger.warning("projection of ticket %s failed; retrying durably", self._state.id)
             self._unprojected = events + self._unprojected
+            self._unsent = notices + self._unsent
             self._projection_behind = True
             self._changed = True
 
@@ -506,10 +528,11 @@ class TicketWorkflow:
     async def _project_durably_now(self) -> None:
         while self._projection_behind:
             events, self._unprojected = self._unprojected, []
+            notices, self._unsent = self._unsent, []
             self._projection_behind = False
             projection = TicketProjection(
                 state=self._state, events=events, policy_revision=self._policy.revision,
-                decided_at=workflow.now(),
+                decided_at=workflow.now(), notices=notices,
             )
             await workflow.execute_activity(
                 PROJECT_TICKET_ACTIVITY,
