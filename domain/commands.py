@@ -112,6 +112,24 @@ class CustomerReply(Command):
     actor: str = ""  # defaults to the ticket's customer
 
 
+class ReplyCommand(Command):
+    """A reply to the customer: `body` is mailed to them and logged as a
+    public message; `comment` (optional) is the team's internal note; the
+    ticket takes `status` (answered unless told otherwise; None keeps it)."""
+
+    body: str = ""
+    status: TicketStatus | None = TicketStatus.ANSWERED
+    template_id: str | None = None
+
+
+# A reply's text is at most this long (characters).
+REPLY_BODY_LIMIT = 20_000
+# What a reply may set the ticket to.
+REPLY_STATUSES = frozenset({TicketStatus.ANSWERED, TicketStatus.OPEN, TicketStatus.RESOLVED})
+# A change made by a reply without an internal comment is logged with this.
+REPLIED_COMMENT = "Replied to the customer."
+
+
 class ReplacePolicy(BaseModel):
     """New configuration for a ticket; fields left out keep their value."""
 
@@ -240,6 +258,36 @@ def decide_comment(state: TicketState, cmd: Command, now: datetime) -> Decision:
     return _record(
         _copy(state), now, [(cmd.actor, EventKind.COMMENTED, None, None, None, comment)]
     )
+
+
+def decide_reply(state: TicketState, cmd: ReplyCommand, policy: TicketPolicy, now: datetime) -> Decision:
+    """The team replies to the customer: the reply's line (public), then the
+    status it asks for, then the internal comment when no change carries it."""
+    _refuse_extra_fields(cmd)
+    body = cmd.body.strip()
+    if not body:
+        raise Refused(N_("the reply's body is required"))
+    if len(body) > REPLY_BODY_LIMIT:
+        raise Refused(N_("the reply is longer than {limit} characters"), limit=str(REPLY_BODY_LIMIT))
+    _refuse_if_finished(state)
+    if state.status in (TicketStatus.SPAM, TicketStatus.DELETED):
+        raise Refused(
+            N_("a ticket marked {status} takes no reply"), Refused.TRANSITION_NOT_ALLOWED, status=state.status.value
+        )
+    if cmd.status is not None and cmd.status not in REPLY_STATUSES:
+        raise Refused(N_("a reply sets the status to answered, open or resolved, or keeps it"))
+    if "@" not in state.customer_email:
+        raise Refused(N_("the ticket's customer has no mail address"))
+    comment = cmd.comment.strip()
+    replied = _record(_copy(state), now, [(cmd.actor, EventKind.REPLIED, None, None, None, body)])
+    if cmd.status is not None and cmd.status is not state.status:
+        changed = _apply(replied.state, policy, now, cmd.actor, comment or REPLIED_COMMENT, EventKind.CHANGED,
+                         {"status": cmd.status})
+        return Decision(state=changed.state, events=replied.events + changed.events)
+    if comment:
+        commented = _record(replied.state, now, [(cmd.actor, EventKind.COMMENTED, None, None, None, comment)])
+        return Decision(state=commented.state, events=replied.events + commented.events)
+    return replied
 
 
 def decide_customer_reply(
@@ -641,4 +689,5 @@ COMMANDS: dict[str, CommandSpec] = {
     "restore": CommandSpec(Command, _status_command(None, TicketStatus.DELETED, "restore")),
     "purge": CommandSpec(Command, lambda s, c, p, now: decide_purge(s, c, now)),
     "customer_reply": CommandSpec(CustomerReply, decide_customer_reply),
+    "reply": CommandSpec(ReplyCommand, decide_reply),
 }

@@ -22,10 +22,29 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from domain.ticket import NoticeKind, TicketNotice, TicketState, TicketStatus
+from domain.ticket import EventKind, NoticeKind, TicketEvent, TicketNotice, TicketState, TicketStatus
 
 SEND_TICKET_NOTICE_ACTIVITY = "send_ticket_notice"
-__all__ = ["NoticeKind", "TicketNotice", "notices_for"]
+__all__ = ["NoticeKind", "TicketNotice", "notices_for", "notices_of"]
+
+
+def notices_of(before: TicketState, after: TicketState, events: list[TicketEvent]) -> list[TicketNotice]:
+    """What one decision tells whom: each reply of the team's, mailed to the
+    customer with its text, and what its change tells (notices_for, with the
+    comment of its first line that carries one)."""
+    notices = [
+        TicketNotice(
+            kind=NoticeKind.REPLY, ticket_id=after.id, reference=after.reference, version=event.seq,
+            to=after.customer_email, customer_email=after.customer_email, customer_name=after.customer_name,
+            segment=after.segment, actor=event.actor, body=event.comment,
+            customer_locale=after.customer_locale, workspace_id=after.workspace_id,
+        )
+        for event in events if event.kind is EventKind.REPLIED
+    ]
+    said = next((event for event in events if event.comment and event.kind is not EventKind.REPLIED), None)
+    if said is not None:
+        notices += notices_for(before, after, said.actor, said.comment)
+    return notices
 
 
 def notices_for(before: TicketState, after: TicketState, actor: str, comment: str) -> list[TicketNotice]:

@@ -202,6 +202,9 @@ class EventKind(StrEnum):
     CHANGED = "changed"
     COMMENTED = "commented"
     CUSTOMER_REPLIED = "customer_replied"
+    # A reply of the team's, mailed to the customer: its comment is the
+    # reply's text (public), not an internal remark.
+    REPLIED = "replied"
     ESCALATED_BY_RULE = "escalated_by_rule"
     WOKE_UP = "woke_up"
     AUTO_CLOSED = "auto_closed"

@@ -72,6 +72,7 @@ EVENT_LABELS = {
     "changed": N_("Changed"),
     "commented": N_("Commented"),
     "customer_replied": N_("Customer replied"),
+    "replied": N_("Replied to the customer"),
     "escalated_by_rule": N_("Escalated by rule"),
     "woke_up": N_("Woke up"),
     "auto_closed": N_("Closed automatically"),

@@ -64,6 +64,8 @@ RULES: dict[tuple[str, str], str] = {
     ("PATCH", "/api/tickets/{ticket_id}"): REACH,
     ("POST", "/api/tickets/{ticket_id}/comments"): REACH,
     ("GET", "/api/tickets/{ticket_id}/events"): REACH,
+    ("POST", "/api/tickets/{ticket_id}/replies"): REACH,
+    ("GET", "/api/tickets/{ticket_id}/messages"): REACH,
     ("GET", "/api/responses/{response_id}"): SIGNED,
     ("GET", "/api/customers/{email}/history"): SIGNED,
     ("GET", "/api/workspaces"): ADMIN,

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         EscalateCommand,
         Refused,
         ReplacePolicy,
+        ReplyCommand,
         SnoozeCommand,
         TicketChange,
         decide_create,
@@ -40,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     # Payload models live in domain/ (passed through the sandbox): defining
     # pydantic classes again for every workflow run would cost CPU.
     from domain.contracts import TicketWorkflowInput
-    from domain.notices import SEND_TICKET_NOTICE_ACTIVITY, notices_for
+    from domain.notices import SEND_TICKET_NOTICE_ACTIVITY, notices_of
     from domain.ticket import (
         PROJECT_TICKET_ACTIVITY,
         EventKind,
@@ -276,6 +277,14 @@ class TicketWorkflow:
     def _validate_customer_reply(self, cmd: CustomerReply) -> None:
         self._validate("customer_reply", cmd)
 
+    @workflow.update(name="reply")
+    async def reply(self, cmd: ReplyCommand) -> TicketState:
+        return await self._run_update("reply", cmd)
+
+    @reply.validator
+    def _validate_reply(self, cmd: ReplyCommand) -> None:
+        self._validate("reply", cmd)
+
     @workflow.update(name="sync")
     async def sync(self) -> TicketState:
         """Answers once the read model holds the latest state, so whoever
@@ -338,6 +347,10 @@ class TicketWorkflow:
     @workflow.signal(name="customer_reply")
     async def customer_reply_signal(self, raw: Any) -> None:
         await self._run_signal("customer_reply", raw)
+
+    @workflow.signal(name="reply")
+    async def reply_signal(self, raw: Any) -> None:
+        await self._run_signal("reply", raw)
 
     @workflow.signal(name="replace_policy")
     async def replace_policy_signal(self, raw: Any) -> None:
@@ -407,10 +420,7 @@ class TicketWorkflow:
     def _notify(self, before: TicketState, decision: Decision) -> None:
         """Start sending the change's notices (in the background: the change
         is answered without waiting for any mail)."""
-        said = next((event for event in decision.events if event.comment), None)
-        if said is None:
-            return
-        notices = notices_for(before, decision.state, said.actor, said.comment)
+        notices = notices_of(before, decision.state, decision.events)
         if not notices:
             return
         if workflow.patched(PATCH_OUTBOX):

@@ -26,13 +26,16 @@ from api.tickets.export import export_filename, write_export
 from api.tickets.schemas import (
     CommentCreate,
     EventOut,
+    MessageOut,
+    ReplyCreate,
+    ReplyOut,
     StatusCounts,
     TicketCreate,
     TicketList,
     TicketOut,
     TicketPatch,
 )
-from domain.commands import Command, TicketChange
+from domain.commands import Command, ReplyCommand, TicketChange
 from domain.ticket import Priority, TicketState, TicketStatus
 from store.tickets import InvalidCursor, TicketFilters, TicketSort
 
@@ -204,6 +207,45 @@ async def comment_ticket(
         return TicketOut.of(await service.send_command(services, ticket, "comment", comment, update_id))
 
     return await idempotency.once(status.HTTP_201_CREATED, send)
+
+
+@router.post(
+    "/{ticket_id}/replies", status_code=status.HTTP_201_CREATED, summary="Reply to the customer by mail",
+    responses=CHANGE_ERRORS,
+)
+async def reply_to_customer(
+    ticket: TicketDep, body: ReplyCreate, services: ServicesDep, principal: PrincipalDep,
+    idempotency: IdempotencyDep,
+) -> ReplyOut:
+    """The reply is mailed to the customer, in their language, from the
+    workspace's sender (the outbox's mailer sends it: `delivery` says how it
+    went) and logged as a public message; `comment` stays internal. The
+    ticket becomes `status` (answered by default). 409 for a closed, spam,
+    deleted or purged ticket."""
+    if body.template_id is not None:
+        await asyncio.to_thread(service.check_reply_template, services, ticket, body.template_id)
+    command = ReplyCommand(
+        body=body.body, status=body.status, template_id=body.template_id, comment=body.comment or "",
+        actor=principal.username,
+    )
+
+    async def send(update_id: str | None) -> ReplyOut:
+        state = await service.send_command(services, ticket, "reply", command, update_id)
+        message = await asyncio.to_thread(service.reply_message, services, state)
+        return ReplyOut(message=message, ticket=TicketOut.of(state))
+
+    return await idempotency.once(status.HTTP_201_CREATED, send)
+
+
+@router.get(
+    "/{ticket_id}/messages", summary="The conversation with the customer, oldest first",
+    responses=error_responses(404),
+)
+async def ticket_messages(ticket: TicketDep, services: ServicesDep) -> list[MessageOut]:
+    """The customer's original feedback, every reply (with its mail's
+    delivery: queued, sent or failed with the reason) and every mail of the
+    customer's. Internal comments and the change log are in /events."""
+    return await asyncio.to_thread(service.conversation_of, services, ticket)
 
 
 @router.get("/{ticket_id}/events", summary="The ticket's log, oldest first", responses=error_responses(404))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from api.configuration.fields import FreeText, Label, NonBlankFreeText, Ref
 from domain.ticket import EscalatedBy, EventKind, Priority, Source, TicketState, TicketStatus
+from store.conversation import Message
 
 # domain.ticket.CUSTOMER_LOCALES, listed for the schema.
 CustomerLocale = Literal["en", "de", "es", "ja", "hu"]
@@ -71,6 +72,28 @@ class CommentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comment": "Left a voicemail"}]})
 
     comment: Comment
+
+
+class ReplyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "body": "Dear Pat,\n\nwe have sent a new lid today.\n\nKind regards,\nAnn", "status": "answered",
+        "comment": "Replacement shipped from the Leeds store",
+    }]})
+
+    body: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000), NonBlankFreeText
+    ] = Field(description="the reply as the customer reads it, plain text")
+    status: Literal["answered", "open", "resolved"] | None = Field(
+        default="answered", description="what the ticket becomes; null keeps its status"
+    )
+    template_id: Ref | None = Field(default=None, description="the reply template it was written from")
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000), FreeText] | None = Field(
+        default=None, description="the team's internal note; never mailed"
+    )
+
+
+# The conversation's messages are answered as the read model builds them.
+MessageOut = Message
 
 
 class TicketOut(BaseModel):
@@ -142,3 +165,8 @@ class StatusCounts(BaseModel):
     spam: int
     deleted: int
     total: int
+
+
+class ReplyOut(BaseModel):
+    message: MessageOut
+    ticket: TicketOut

@@ -31,6 +31,9 @@ from domain.commands import NewTicket, Refused, decide_create
 from domain.segments import match_segment
 from domain.ticket import Source, TicketState, TicketStatus, workflow_id_for
 from store.configuration import load_policy
+from store.configuration.common import NotFound
+from store.configuration.reply_templates import get_reply_template
+from store.conversation import Message, thread
 from store.intake import default_locale
 from workflows.ticket import TicketWorkflow, TicketWorkflowInput
 
@@ -185,3 +188,29 @@ def _refusal(code: str, message: str, params: dict[str, str] | None = None) -> T
 def ticket_not_found() -> TranslatedError:
     """A ticket unknown, or outside the caller's reach (the router says the same)."""
     return TranslatedError(status.HTTP_404_NOT_FOUND, N_("ticket not found"))
+
+
+# --- the conversation ---------------------------------------------------------------
+
+
+def check_reply_template(services: Services, ticket: TicketState, template_id: str) -> None:
+    """422 unless the template is one of the ticket's workspace's."""
+    try:
+        template = get_reply_template(services.engine, template_id)
+    except NotFound:
+        template = None
+    if template is None or template.workspace_id != ticket.workspace_id:
+        raise TranslatedError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, N_("unknown reply template '{id}'"), {"id": template_id}
+        )
+
+
+def conversation_of(services: Services, ticket: TicketState) -> list[Message]:
+    return thread(services.engine, ticket, services.tickets.events(ticket.id))
+
+
+def reply_message(services: Services, state: TicketState) -> Message:
+    """The reply that made `state` (the update's answer): the newest reply
+    line of its version, with its mail's delivery."""
+    messages = conversation_of(services, state)
+    return next(m for m in reversed(messages) if m.kind == "reply" and m.seq <= state.version)
