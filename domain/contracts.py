@@ -144,3 +144,6 @@ class MessageIntake(BaseModel):
     # The form's Accept-Language or the mail's language, as one of
     # domain.ticket.CUSTOMER_LOCALES; None: the workspace's default.
     customer_locale: str | None = None
+    # A customer's mail answering a ticket that is closed: its reference,
+    # named in the new ticket's first line.
+    follows: str | None = None

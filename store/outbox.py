@@ -180,3 +180,10 @@ def deliveries(engine: Engine, ticket_id: str) -> list[Delivery]:
 def pending_count(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.scalar(select(func.count()).select_from(outbox).where(outbox.c.status == QUEUED)) or 0
+
+
+def ticket_of_message(engine: Engine, message_id: str) -> str | None:
+    """The ticket whose mail carried this Message-ID (a customer's answer
+    names it in In-Reply-To or References)."""
+    with engine.connect() as connection:
+        return connection.scalar(select(outbox.c.ticket_id).where(outbox.c.message_id == message_id).limit(1))

@@ -79,7 +79,7 @@ async def test_a_reply_reaches_the_customer_in_german_and_the_internal_comment_s
 
     # The conversation: the customer's feedback, then the reply, sent.
     messages = await eventually(
-        lambda: _when(thread(api, ticket), lambda m: m[-1]["delivery"] == "sent"), "the reply marked sent"
+        lambda: when(thread(api, ticket), lambda m: m[-1]["delivery"] == "sent"), "the reply marked sent"
     )
     assert [(m["seq"], m["direction"], m["kind"]) for m in messages] == [
         (0, "in", "feedback"), (message["seq"], "out", "reply")]
@@ -91,7 +91,7 @@ async def test_a_reply_reaches_the_customer_in_german_and_the_internal_comment_s
         ("replied", None, body), ("changed", "status", internal)]
 
 
-async def _when(pending, condition):
+async def when(pending, condition):
     value = await pending
     return value if condition(value) else None
 

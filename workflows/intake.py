@@ -190,7 +190,8 @@ class MessageIntakeWorkflow:
             priority=Priority.MEDIUM,
             owner=owner,
             default_owner=False,
-            comment=f"Created from a {what}.",
+            comment=f"Created from a {what}."
+            + (f" It answers {intake.follows}, which is closed." if intake.follows else ""),
             actor=f"intake:{intake.source.value}",
         )
         await _start_ticket(new, policy)

@@ -4,6 +4,7 @@ the responses they keep."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
@@ -26,7 +27,8 @@ from api.tickets.service import send_command
 from domain.access import Principal
 from domain.commands import CustomerReply
 from domain.responses import UnusableResponse, map_response
-from domain.ticket import CUSTOMER_LOCALES, Source, customer_locale, reference_for
+from domain.ticket import CUSTOMER_LOCALES, Source, TicketState, customer_locale, reference_for
+from store import outbox
 from store.intake import StoredResponse, get_response, get_survey
 from workflows.intake import (
     MessageIntake,
@@ -37,6 +39,7 @@ from workflows.intake import (
     survey_intake_workflow_id,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["intake"])
 
 form_rate_limit = rate_limit_per_client(
@@ -121,25 +124,45 @@ async def reachable_response(services: Services, principal: Principal, response_
 REFERENCE_IN_SUBJECT = re.compile(r"\bCX-[A-Z2-7]{8}\b")
 
 
-async def _customer_reply(services: Services, mail: InboundMail) -> IntakeAccepted | None:
-    """A reply from a ticket's customer quoting its reference goes to that
-    ticket (an answered one is open again), not to a new ticket. None when
-    the mail is not such a reply, or its ticket can take no more replies."""
+def _threaded_ticket(services: Services, mail: InboundMail) -> TicketState | None:
+    """The ticket a mail answers: the one whose mail its In-Reply-To or
+    References name (every mail of ours carries a Message-ID the outbox
+    keeps), else the one whose `[CX-…]` reference its subject quotes (the
+    sender's own, when several share it)."""
+    for message_id in mail.thread_ids():
+        ticket_id = outbox.ticket_of_message(services.engine, message_id)
+        if ticket_id is not None and (ticket := services.tickets.get(ticket_id)) is not None:
+            return ticket
     found = REFERENCE_IN_SUBJECT.search(mail.subject or "")
     if found is None:
         return None
+    candidates = services.tickets.by_reference(found.group())
     sender = str(mail.sender).lower()
-    candidates = await asyncio.to_thread(services.tickets.by_reference, found.group())
-    ticket = next((t for t in candidates if t.customer_email.lower() == sender), None)
+    return next((t for t in candidates if t.customer_email.lower() == sender), next(iter(candidates), None))
+
+
+async def _customer_reply(services: Services, mail: InboundMail) -> IntakeAccepted | str | None:
+    """A mail of a ticket's customer answering it goes to that ticket (an
+    answered or resolved one is open again), not to a new ticket. Answers
+    None when the mail answers no ticket, or someone else's (a new ticket of
+    theirs, logged), and the closed ticket's reference when it answers one
+    that can take no more (a new ticket that names it)."""
+    ticket = await asyncio.to_thread(_threaded_ticket, services, mail)
     if ticket is None:
-        return None  # someone else quoting a reference: their own ticket
+        return None
+    if ticket.customer_email.lower() != str(mail.sender).lower():
+        log.info("mail %s from %s answers ticket %s, which is not theirs: a new ticket", mail.message_id,
+                 mail.sender, ticket.reference, extra={"ticket_id": ticket.id})
+        return None
+    if ticket.finished:
+        return ticket.reference
     reply = CustomerReply(comment=mail.text, actor=str(mail.sender))
     try:
         # The same mail delivered twice is one reply.
         await send_command(services, ticket, "customer_reply", reply, update_id=f"mail-{mail.message_id}")
     except HTTPException as refused:
         if refused.status_code in (404, 409):
-            return None  # closed meanwhile: the mail starts a new ticket
+            return ticket.reference  # closed meanwhile: the mail starts a new ticket
         raise
     return IntakeAccepted(duplicate=False, ticket_id=ticket.id, reference=ticket.reference)
 
@@ -203,7 +226,7 @@ async def inbound_mail(
         raise IntakeRefused(422, AS_WORDED, problem="; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())) from None
     replied = await _customer_reply(services, mail)
-    if replied is not None:
+    if isinstance(replied, IntakeAccepted):
         return replied
     # The same mail delivered twice is one ticket.
     ticket_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cxloop:email:{mail.message_id}"))
@@ -213,6 +236,7 @@ async def inbound_mail(
         subject=mail.subject, message=mail.text, received_at=datetime.now(UTC),
         # The mail's language as the inbound service reports it; none of ours: the workspace's default.
         customer_locale=customer_locale(mail.language or request.headers.get("content-language")),
+        follows=replied,
     )
     duplicate = await _start_once(services, MessageIntakeWorkflow.run, intake, f"message-intake-{ticket_id}")
     return IntakeAccepted(duplicate=duplicate, ticket_id=ticket_id, reference=reference_for(ticket_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -60,11 +61,28 @@ class InboundMail(BaseModel):
     text: LongText
     workspace_id: Ref = "default"
     segment: ShortText | None = None
+    in_reply_to: ShortText | None = Field(
+        default=None, description="the mail's In-Reply-To header: the Message-ID of the mail it answers"
+    )
+    references: Annotated[str, StringConstraints(max_length=20_000), FreeText] | None = Field(
+        default=None, description="the mail's References header: Message-IDs of the thread, oldest first"
+    )
     language: ShortText | None = Field(
         default=None,
         description="the mail's language (its Content-Language, e.g. \"ja\" or \"de-DE\"); without it, the "
         "request's Content-Language header; one cxloop does not write in: the workspace's default",
     )
+
+
+    def thread_ids(self) -> list[str]:
+        """The Message-IDs this mail answers, the most direct first."""
+        ids = [self.in_reply_to] if self.in_reply_to else []
+        ids += reversed(MESSAGE_ID.findall(self.references or ""))
+        return list(dict.fromkeys(ids))
+
+
+# One Message-ID of a References header: <...>.
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 
 class ResponseOut(BaseModel):
