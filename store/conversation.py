@@ -14,10 +14,14 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, func, select
 
 from domain.ticket import EventKind, NoticeKind, TicketEvent, TicketState
 from store import outbox
+from store.db import reading
+from store.models import TicketEventRow
+
+ticket_events = TicketEventRow.__table__
 
 IN, OUT = "in", "out"
 Delivery = Literal["queued", "sent", "failed", "received"]
@@ -68,3 +72,32 @@ def thread(engine: Engine, ticket: TicketState, log: list[TicketEvent]) -> list[
                 message_id=mail.message_id if mail else None,
             ))
     return messages
+
+
+class LastWord(BaseModel):
+    """Who spoke last in a ticket's conversation: the customer (`in`) or the team (`out`), and when."""
+
+    direction: Literal["in", "out"]
+    at: datetime
+
+
+def who_spoke_last(engine: Engine, ticket_ids: list[str]) -> dict[str, LastWord]:
+    """For each ticket of a page (list, kanban), its conversation's newest
+    message, if any after the original feedback."""
+    if not ticket_ids:
+        return {}
+    kinds = {EventKind.REPLIED: OUT, EventKind.CUSTOMER_REPLIED: IN}
+    newest = (
+        select(ticket_events.c.ticket_id, func.max(ticket_events.c.seq).label("seq"))
+        .where(ticket_events.c.ticket_id.in_(ticket_ids), ticket_events.c.kind.in_(list(kinds)))
+        .group_by(ticket_events.c.ticket_id)
+        .subquery()
+    )
+    query = select(ticket_events.c.ticket_id, ticket_events.c.kind, ticket_events.c.at).join(
+        newest, and_(ticket_events.c.ticket_id == newest.c.ticket_id, ticket_events.c.seq == newest.c.seq)
+    )
+    with reading(engine) as connection:
+        return {
+            row.ticket_id: LastWord(direction=kinds[row.kind], at=row.at)  # type: ignore[arg-type]
+            for row in connection.execute(query)
+        }

@@ -376,3 +376,21 @@ async def test_mail_queued_by_a_worker_killed_before_sending_is_sent_by_the_next
                 process.wait(timeout=30)
         log.close()
         engine.dispose()
+
+
+def test_who_spoke_last_is_the_newest_message_of_either_side(store: TicketStore) -> None:
+    """The list and the kanban show it: the team's reply, then the customer's answer."""
+    from domain.commands import CustomerReply, ReplyCommand, decide_customer_reply, decide_reply
+    from store.conversation import who_spoke_last
+
+    state, events = new_ticket()
+    quiet, quiet_events = new_ticket("quiet@example.com")
+    for ticket, log in ((state, events), (quiet, quiet_events)):
+        store.apply(TicketProjection(state=ticket, events=log, decided_at=NOW))
+    replied = decide_reply(state, ReplyCommand(body="Fixed?", actor="ann"), POLICY, NOW + timedelta(minutes=1))
+    store.apply(TicketProjection(state=replied.state, events=replied.events, decided_at=NOW + timedelta(minutes=1)))
+    assert {k: v.direction for k, v in who_spoke_last(store.engine, [state.id, quiet.id]).items()} == {state.id: "out"}
+    answered = decide_customer_reply(replied.state, CustomerReply(comment="Yes"), POLICY, NOW + timedelta(minutes=2))
+    store.apply(TicketProjection(state=answered.state, events=answered.events, decided_at=NOW + timedelta(minutes=2)))
+    last = who_spoke_last(store.engine, [state.id])[state.id]
+    assert (last.direction, last.at) == ("in", NOW + timedelta(minutes=2))
