@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-prerequisites install reconcile bench-updates bench-read-model bench-intake record-histories clean
+.PHONY: run test test-prerequisites install reconcile bench-updates bench-read-model bench-intake bench-closed-loop record-histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("cxloop needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -57,6 +57,9 @@ bench-read-model: $(STAMP)
 
 bench-intake: $(STAMP)
 	$(BIN)/python -m bench.intake
+
+bench-closed-loop: $(STAMP)
+	$(BIN)/python -m bench.closed_loop
 
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak

@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session
 
 from activities.mail import MailActivities
 from domain.alerts import AlertRule, Notify, ScoreCriterion
-from domain.commands import Command, CustomerReply, NewTicket, ReplacePolicy, SnoozeCommand, TicketChange
+from domain.commands import (
+    Command, CustomerReply, NewTicket, ReplacePolicy, ReplyCommand, SnoozeCommand, TicketChange,
+)
 from domain.escalation import EscalationRule
 from domain.responses import Answer, FieldMapping, SurveyResponse, map_response
 from domain.ticket import Source, TicketPolicy, workflow_id_for
@@ -133,6 +135,35 @@ async def concurrent_updates(env: WorkflowEnvironment, task_queue: str) -> list[
     return [await handle.fetch_history()]
 
 
+async def closed_loop(env: WorkflowEnvironment, task_queue: str) -> list[WorkflowHistory]:
+    """A detractor's ticket, the loop closed: owned, opened, replied to by
+    mail, the customer's answer, resolved, confirmed by the customer."""
+    client = env.client
+    ticket_id = str(uuid.uuid4())
+    new = NewTicket(
+        id=ticket_id, source=Source.SURVEY, survey_id="nps-q4", response_id="resp-77",
+        customer_email="pat@example.com", customer_name="Pat", segment="b2b",
+        customer_comment="Delivery was late", score=2, comment="Detractor: score 2",
+    )
+    handle = await client.start_workflow(
+        TicketWorkflow.run, TicketWorkflowInput(new=new, policy=TicketPolicy(segment_managers=MANAGERS)),
+        id=workflow_id_for(ticket_id), task_queue=task_queue,
+    )
+    await handle.execute_update(TicketWorkflow.change, TicketChange(owner="bob", comment="Mine", actor="bob"))
+    await handle.execute_update(TicketWorkflow.change, TicketChange(status="open", comment="Calling", actor="bob"))
+    await handle.execute_update(
+        TicketWorkflow.reply, ReplyCommand(body="Sorry, Pat: a voucher is on its way.", comment="Voucher", actor="bob")
+    )
+    await handle.execute_update(TicketWorkflow.customer_reply, CustomerReply(comment="Thank you, got it."))
+    await handle.execute_update(TicketWorkflow.change, TicketChange(status="resolved", comment="Voucher used", actor="bob"))
+    await handle.execute_update(
+        TicketWorkflow.change,
+        TicketChange(status="closed", comment="The customer confirmed that it is solved.", actor="pat@example.com"),
+    )
+    await handle.result()
+    return [await handle.fetch_history()]
+
+
 async def survey_intake(env: WorkflowEnvironment, task_queue: str, engine: Engine) -> list[WorkflowHistory]:
     """A detractor's response becomes a ticket (with a notification rule that
     mails a manager); a promoter's is only kept."""
@@ -176,6 +207,7 @@ async def message_intake(env: WorkflowEnvironment, task_queue: str, engine: Engi
 
 SCENARIOS = {
     "full_lifecycle": full_lifecycle, "continued_as_new": continued_as_new, "concurrent_updates": concurrent_updates,
+    "closed_loop": closed_loop,
 }
 INTAKE_SCENARIOS = {"survey_intake": survey_intake, "message_intake": message_intake}
 SURVEY_MAPPING = FieldMapping(score="nps", customer_email="email")

@@ -123,3 +123,16 @@ def test_since_the_outbox_a_ticket_sends_its_mails_without_any_activity() -> Non
     assert activities("ticket_v5_full_lifecycle_run1.json") == 4
     assert activities("ticket_v6_full_lifecycle_run1.json") == 0
     assert "outbox" in patches_in("ticket_v6_full_lifecycle_run1.json")
+
+
+def test_a_closed_loop_sends_its_mails_without_any_activity_or_workflow_task_of_their_own() -> None:
+    """Owned, opened, a reply mailed, the customer's answer, resolved (the
+    "Is it solved?" mail), confirmed: the ticket's history has a workflow
+    task for its start and each update, and nothing for three mails."""
+    from bench.billing import billable_actions, workflow_tasks
+
+    events = json.loads((HISTORIES / "ticket_v6_closed_loop_run1.json").read_text())["events"]
+    actions = billable_actions(events)
+    assert actions["activity"] == 0
+    assert workflow_tasks(events) == 1 + actions["update"] == 7
+    assert actions["local-activity task"] == 7

@@ -1,0 +1,131 @@
+"""What one closed loop costs in Temporal Cloud billable actions.
+
+    make bench-closed-loop
+
+On a dev server, with cxloop's worker projecting into a SQLite read model and
+its mailer sending to a local SMTP sink: a detractor's ticket is owned,
+opened, replied to by mail, gets the customer's answer, is resolved (the
+"Is it solved?" mail) and confirmed by the customer (the scenario
+tests/record_histories.py records as `closed_loop`). Its history's billable
+actions (bench/billing.py) are printed by kind, beside the same steps on a
+raw workflow that does nothing (one start, one bare update per step), and
+their ratio: what cxloop adds is the projection of each change (one
+local-activity task each), the search attributes operators find tickets by,
+and the escalation timer; mails add nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.mail import MailActivities
+from activities.mailer import Mailer
+from activities.notices import NoticeActivities
+from bench.bare_workflow import BareWorkflow
+from bench.billing import KINDS, billable_actions, workflow_tasks
+from bench.harness import machine_line, ratio, section, stdout_to_stderr, table
+from bench.updates import DEV_SERVER_PRAGMAS, TEMPORAL_CLI
+from sqlalchemy import select
+
+from store import outbox
+from store.db import make_engine, migrate
+from store.models import OutboxRow
+from tests.record_histories import _configure, closed_loop
+from worker import build_worker
+from workflows.ticket import SEARCH_ATTRIBUTES
+
+# The closed loop's steps after the start, each an update of the ticket's.
+STEPS = 6
+
+
+def events_of(history: WorkflowHistory) -> list[dict]:
+    import json
+
+    return json.loads(history.to_json())["events"]
+
+
+async def raw_floor(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The same steps on a workflow that does nothing: a start, six updates."""
+    task_queue = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    async with Worker(env.client, task_queue=task_queue, workflows=[BareWorkflow]):
+        handle = await env.client.start_workflow(BareWorkflow.run, id=f"raw-{uuid.uuid4()}", task_queue=task_queue)
+        for step in range(STEPS):
+            await handle.execute_update(BareWorkflow.set_value, f"step {step}")
+        history = await handle.fetch_history()
+        await handle.terminate("measured")
+    return history
+
+
+async def sent_mails(engine, seconds: float = 15) -> Counter[str]:
+    """The loop's mails by kind, once the mailer has sent them all (bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while outbox.pending_count(engine) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    with engine.connect() as connection:
+        return Counter(row.kind for row in connection.execute(select(OutboxRow.kind).where(OutboxRow.status == "sent")))
+
+
+async def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="cxloop-bench-loop-") as tmp, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+        probe.close()
+        url = f"sqlite:///{Path(tmp) / 'read-model.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        _configure(engine)
+        sink = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+        sink.start()
+        try:
+            with stdout_to_stderr():
+                env = await WorkflowEnvironment.start_local(
+                    dev_server_existing_path=str(TEMPORAL_CLI), search_attributes=SEARCH_ATTRIBUTES,
+                    data_converter=pydantic_data_converter, dev_server_extra_args=DEV_SERVER_PRAGMAS,
+                )
+            async with env:
+                task_queue = f"bench-loop-{uuid.uuid4().hex[:8]}"
+                mail = MailActivities("127.0.0.1", smtp_port, "cxloop <no-reply@cxloop.localhost>")
+                notices = NoticeActivities(engine, mail, "bench-secret", "http://127.0.0.1:8000")
+                async with (
+                    build_worker(env.client, task_queue, engine=engine, mail=mail, notices=notices,
+                                 activity_executor=ThreadPoolExecutor(4)),
+                    Mailer(engine, notices, poll_interval=0.1),
+                ):
+                    [ticket] = await closed_loop(env, task_queue)
+                    mails = await sent_mails(engine)
+                raw = await raw_floor(env)
+        finally:
+            sink.stop()
+            engine.dispose()
+
+    ticket_events, raw_events = events_of(ticket), events_of(raw)
+    cxloop, floor = billable_actions(ticket_events), billable_actions(raw_events)
+    section("One closed loop: billable actions of the ticket's history")
+    print(machine_line())
+    rows = [[kind, str(cxloop[kind]), str(floor[kind])] for kind in KINDS]
+    rows.append(["total", str(sum(cxloop.values())), str(sum(floor.values()))])
+    rows.append(["workflow tasks", str(workflow_tasks(ticket_events)), str(workflow_tasks(raw_events))])
+    print(table(["action", "cxloop ticket", "raw workflow, same steps"], rows))
+    print(f"ratio to raw Temporal: {ratio(sum(cxloop.values()), sum(floor.values()))}")
+    print(f"mails sent through the outbox: {dict(mails)}; activities: {cxloop['activity']}")
+    unexpected = Counter({kind: n for kind, n in cxloop.items() if kind not in KINDS})
+    return 1 if cxloop["activity"] or unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
