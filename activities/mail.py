@@ -153,7 +153,10 @@ class MailActivities:
         self.send(to, subject, text, message_id_seed, html=html, identity=identity)
 
     @activity.defn(name=SEND_AUTO_REPLY_ACTIVITY)
-    def send_auto_reply(self, reply: AutoReply) -> None:
+    def send_auto_reply(self, reply: AutoReply, message_id_seed: str | None = None) -> None:
+        """The automatic reply: an activity of intake histories from before
+        the outbox; the mailer's for every ticket since (its outbox key as
+        the seed)."""
         identity = self.identity(reply.workspace_id)
         # The ticket's customer_locale; a reply recorded before it: English.
         locale = reply.locale or ENGLISH
@@ -161,7 +164,7 @@ class MailActivities:
             f"Re: {reply.subject}" if reply.subject else self.translate(N_("We received your request"), locale)
         )
         self.send_to_customer(reply.to, subject, "auto_reply", locale, reply.model_dump(),
-                              f"auto-reply.{reply.reference}", identity)
+                              message_id_seed or f"auto-reply.{reply.reference}", identity)
 
     @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
     def send_notification(self, notice: SurveyNotification) -> None:

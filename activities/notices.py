@@ -26,6 +26,7 @@ from temporalio import activity
 
 from activities.mail import ENGLISH, MailActivities
 from domain.commands import N_
+from domain.contracts import AutoReply
 from domain.notices import (
     SEND_TICKET_NOTICE_ACTIVITY,
     CustomerAction,
@@ -95,6 +96,14 @@ class NoticeActivities:
             raise Undeliverable("no mail server configured")
         if notice.kind is NoticeKind.REPLY:
             return self._reply_to_customer(notice)
+        if notice.kind is NoticeKind.AUTO_REPLY:
+            reply = AutoReply(
+                to=notice.to, customer_name=notice.customer_name, reference=notice.reference,
+                source=notice.source or "form", subject=notice.subject, locale=notice.customer_locale,
+                workspace_id=notice.workspace_id,
+            )
+            self._mail.send_auto_reply(reply, self._seed(notice))
+            return f"sent to {notice.to}"
         if notice.kind.to_customer:
             return self._tell_customer(notice)
         return self._tell_user(notice)

@@ -597,6 +597,11 @@ class NewTicket(BaseModel):
     default_owner: bool = True
     comment: str = ""
     actor: str = "system:intake"
+    # The automatic reply with the ticket's reference that a web form's or a
+    # mail's customer gets (queued with the ticket's first projection), and
+    # the subject it answers. Not part of the ticket's state.
+    auto_reply: bool = False
+    subject: str | None = None
 
 
 # Who named an unknown segment, in the creation's log line.

@@ -47,6 +47,17 @@ def notices_of(before: TicketState, after: TicketState, events: list[TicketEvent
     return notices
 
 
+def auto_reply_notice(state: TicketState, subject: str | None) -> TicketNotice:
+    """The automatic reply to a new ticket's customer, with its reference."""
+    return TicketNotice(
+        kind=NoticeKind.AUTO_REPLY, ticket_id=state.id, reference=state.reference, version=state.version,
+        to=state.customer_email, customer_email=state.customer_email, customer_name=state.customer_name,
+        segment=state.segment, actor="system:intake", subject=subject, source=state.source.value,
+        customer_locale=state.customer_locale, workspace_id=state.workspace_id,
+        key=f"{NoticeKind.AUTO_REPLY.value}.{state.id}",
+    )
+
+
 def notices_for(before: TicketState, after: TicketState, actor: str, comment: str) -> list[TicketNotice]:
     """What one change tells whom."""
     common = dict(

@@ -252,12 +252,15 @@ class NoticeKind(StrEnum):
     RESOLVED = "resolved"
     # A reply of the team's to the customer (its text is the log line's).
     REPLY = "reply"
+    # The automatic reply to a web form's or a mail's customer, with the
+    # ticket's reference.
+    AUTO_REPLY = "auto_reply"
     # A mail to the customer that the mail server refused: its owner is told.
     DELIVERY_FAILED = "delivery_failed"
 
     @property
     def to_customer(self) -> bool:
-        return self in (NoticeKind.RESOLVED, NoticeKind.REPLY)
+        return self in (NoticeKind.RESOLVED, NoticeKind.REPLY, NoticeKind.AUTO_REPLY)
 
 
 class TicketNotice(BaseModel):
@@ -290,6 +293,10 @@ class TicketNotice(BaseModel):
     # A reply's text (the REPLIED log line's), and the failed mail's reason
     # for DELIVERY_FAILED.
     body: str = ""
+    # The automatic reply's: the subject of the customer's form or mail, and
+    # where the ticket came from (form, email).
+    subject: str | None = None
+    source: str | None = None
 
 
 class TicketProjection(BaseModel):

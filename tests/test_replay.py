@@ -46,6 +46,8 @@ def test_histories_are_committed() -> None:
     # before the serial-projections patch, one after another since.
     assert {"ticket_v4_concurrent_updates_run1.json", "ticket_v5_concurrent_updates_run1.json"} <= names
     assert {"intake_v3_survey_intake_run1.json", "intake_v3_message_intake_run1.json"} <= names
+    # v7: after the auto-reply-outbox patch
+    assert "intake_v7_message_intake_run1.json" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
@@ -136,3 +138,12 @@ def test_a_closed_loop_sends_its_mails_without_any_activity_or_workflow_task_of_
     assert actions["activity"] == 0
     assert workflow_tasks(events) == 1 + actions["update"] == 7
     assert actions["local-activity task"] == 7
+
+
+def test_since_the_outbox_a_web_form_or_mail_intake_sends_its_automatic_reply_without_an_activity() -> None:
+    from bench.billing import billable_actions
+
+    before = json.loads((HISTORIES / "intake_v3_message_intake_run1.json").read_text())["events"]
+    after = json.loads((HISTORIES / "intake_v7_message_intake_run1.json").read_text())["events"]
+    assert billable_actions(before)["activity"] == 1
+    assert billable_actions(after)["activity"] == 0

@@ -86,6 +86,11 @@ async def _owner_for(workspace_id: str, segment: str, policy: TicketPolicy, want
     )
 
 
+# workflow.patched id: the automatic reply leaves through the ticket's outbox
+# (histories from before it send it by an activity).
+PATCH_AUTO_REPLY_OUTBOX = "auto-reply-outbox"
+
+
 @workflow.defn
 class SurveyResponseWorkflow:
     @workflow.run
@@ -176,6 +181,8 @@ class MessageIntakeWorkflow:
         )
         policy, segment, owner = rules.policy, rules.segment, rules.owner
         what = "web form" if intake.source is Source.FORM else "email"
+        # The ticket queues the automatic reply in its outbox (no activity here).
+        replies_itself = workflow.patched(PATCH_AUTO_REPLY_OUTBOX)
         new = NewTicket(
             id=intake.ticket_id,
             source=intake.source,
@@ -193,9 +200,13 @@ class MessageIntakeWorkflow:
             comment=f"Created from a {what}."
             + (f" It answers {intake.follows}, which is closed." if intake.follows else ""),
             actor=f"intake:{intake.source.value}",
+            auto_reply=replies_itself,
+            subject=intake.subject,
         )
         await _start_ticket(new, policy)
         reference = reference_for(intake.ticket_id)
+        if replies_itself:
+            return IntakeResult(response_key=intake.ticket_id, ticket_id=intake.ticket_id, reference=reference)
         await workflow.execute_activity(
             SEND_AUTO_REPLY_ACTIVITY,
             AutoReply(to=intake.customer_email, customer_name=intake.customer_name, reference=reference,

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     # Payload models live in domain/ (passed through the sandbox): defining
     # pydantic classes again for every workflow run would cost CPU.
     from domain.contracts import TicketWorkflowInput
-    from domain.notices import SEND_TICKET_NOTICE_ACTIVITY, notices_of
+    from domain.notices import SEND_TICKET_NOTICE_ACTIVITY, auto_reply_notice, notices_of
     from domain.ticket import (
         PROJECT_TICKET_ACTIVITY,
         EventKind,
@@ -132,6 +132,9 @@ class TicketWorkflow:
         if input.state is None:
             # A new ticket with an owner: they hear of it like of any assignment.
             self._notify(self._state.model_copy(update={"owner": None}), Decision(state=self._state, events=self._log))
+            if input.new is not None and input.new.auto_reply:
+                # Its customer hears from us at once (only new intake asks for it).
+                self._unsent.append(auto_reply_notice(self._state, input.new.subject))
         if self._unprojected and not self._projection_behind:
             await self._project()
         while True:
