@@ -22,7 +22,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -32,11 +32,11 @@ from activities.mailer import Mailer
 from activities.notices import NoticeActivities
 from api.app import create_app
 from api.intake.adapters import sign_cxloop
-from domain.ticket import workflow_id_for
+from domain.ticket import EventKind, workflow_id_for
 from settings import Settings
 from store import accounts
 from store.db import make_engine, migrate
-from store.models import Segment, SegmentManager, User, UserRole, Workspace
+from store.models import Segment, SegmentManager, TicketEventRow, TicketRow, User, UserRole, Workspace
 from tests.db_fixtures import _postgres_database
 from worker import build_worker
 from workflows.rollout import rollout_workflow_id
@@ -208,7 +208,36 @@ async def api(
             )
             http.headers.update(env.headers_for(env.admin_username))
             yield env
+            # Every mail the session sent to a customer of this read model's
+            # tickets, checked against every internal comment it holds.
+            leaks = internal_comments_in_customer_mail(engine, mailbox)
     engine.dispose()
+    assert not leaks, f"internal comments reached customers: {leaks[:5]}"
+
+
+def internal_comments_in_customer_mail(engine: Engine, mailbox: Mailbox) -> list[tuple[str, str]]:
+    """(customer, comment) for each internal comment of a person's (a change,
+    a comment, a ticket's first line) found in a mail to that ticket's
+    customer: whatever a test did, none may be. Comments shorter than 16
+    characters are left out ("done" may well be in a reply)."""
+    internal = (EventKind.CREATED, EventKind.CHANGED, EventKind.COMMENTED)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(TicketRow.customer_email, TicketEventRow.comment, TicketEventRow.actor)
+            .join(TicketEventRow, TicketEventRow.ticket_id == TicketRow.id)
+            .where(TicketEventRow.kind.in_(internal), func.length(TicketEventRow.comment) >= 16)
+        ).all()
+    said_by_people = [row for row in rows if ":" not in row.actor]  # not system:, rule:, intake:...
+    leaks = []
+    for customer, comment, _ in said_by_people:
+        for mail in mailbox.to(customer):
+            text = "\n".join([*(str(value) for value in mail.values()), *(
+                part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+                for part in mail.walk() if part.get_content_maintype() == "text"
+            )])
+            if comment in text:
+                leaks.append((customer, comment))
+    return leaks
 
 
 @pytest.fixture
