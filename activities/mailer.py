@@ -69,6 +69,7 @@ class Mailer:
         poll_interval: float = 0.5,
         lease: timedelta = timedelta(minutes=2),
         give_up_after: timedelta = GIVE_UP_AFTER,
+        first_pause: timedelta = FIRST_PAUSE,
         batch: int = 10,
     ) -> None:
         self.engine = engine
@@ -76,6 +77,7 @@ class Mailer:
         self.poll_interval = poll_interval
         self.lease = lease
         self.give_up_after = give_up_after
+        self.first_pause = first_pause
         self.batch = batch
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -144,7 +146,7 @@ class Mailer:
             if now - mail.created_at >= self.give_up_after:
                 self._fail(mail, f"given up after {mail.attempts} attempts: {error}")
                 return
-            pause = min(FIRST_PAUSE * 2 ** (mail.attempts - 1), LONGEST_PAUSE)
+            pause = min(self.first_pause * 2 ** (mail.attempts - 1), LONGEST_PAUSE)
             log.info("mailer: %s of %s not sent yet (%s); next try in %s", mail.notice.kind.value,
                      mail.notice.reference, error, pause, extra=about)
             outbox.retry_later(self.engine, mail.key, str(error), now + pause)

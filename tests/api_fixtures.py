@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -140,15 +141,37 @@ class Mailbox(MessageHandler):
         return [m for m in self.messages if m["To"] == address]
 
 
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on a loopback port that a test may stop
+    and start again (the mail server away for a while), on the same port
+    with the same mailbox."""
+
+    def __init__(self, handler: Mailbox, hostname: str = "127.0.0.1") -> None:
+        self.handler = handler
+        self.hostname = hostname
+        self.port = free_port()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        # An aiosmtpd Controller cannot start twice: a new one each time.
+        self._controller = Controller(self.handler, hostname=self.hostname, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
 @pytest.fixture(scope="session")
-def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
+def smtp_server() -> Iterator[tuple[SmtpServer, Mailbox]]:
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    server = SmtpServer(mailbox)
+    server.start()
     try:
-        yield controller, mailbox
+        yield server, mailbox
     finally:
-        controller.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -165,7 +188,7 @@ def api_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
 
 @pytest.fixture(scope="session")
 async def api(
-    api_database_url: str, dev_server: WorkflowEnvironment, smtp_server: tuple[Controller, Mailbox]
+    api_database_url: str, dev_server: WorkflowEnvironment, smtp_server: tuple[SmtpServer, Mailbox]
 ) -> AsyncIterator[ApiEnv]:
     task_queue = f"cxloop-api-{uuid.uuid4().hex[:8]}"
     engine = make_engine(api_database_url)
@@ -196,8 +219,10 @@ async def api(
         form_rate_limit="100/minute",
     )
     app = create_app(settings)
-    # The worker process's mailer, sending the outbox's mails to the test's SMTP server.
-    mailer = Mailer(engine, notices, poll_interval=0.1)
+    # The worker process's mailer, sending the outbox's mails to the test's
+    # SMTP server; a test that stops the server waits half a second, not ten,
+    # for the first retry.
+    mailer = Mailer(engine, notices, poll_interval=0.1, first_pause=timedelta(seconds=0.5))
     async with worker, mailer, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as http:

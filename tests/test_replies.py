@@ -18,7 +18,7 @@ from email.utils import parseaddr
 import pytest
 
 from api.dashboard.i18n import translations
-from tests.api_fixtures import ApiEnv, created, eventually, refused
+from tests.api_fixtures import ApiEnv, Mailbox, SmtpServer, created, eventually, refused
 from tests.test_customer_locale import SIGNATURE, parts_of, subject, with_identity
 from tests.test_mail_privacy import raw
 
@@ -158,3 +158,26 @@ async def test_a_reply_from_a_template_of_the_workspace(api: ApiEnv, workspace: 
     answer = await created(api.http.post(f"/api/tickets/{ticket['id']}/replies", json={
         "body": f"Hello Pat, sorry about {ticket['reference']}.", "template_id": template["id"]}))
     assert answer["message"]["body"] == f"Hello Pat, sorry about {ticket['reference']}."
+
+
+async def test_a_reply_while_the_mail_server_is_away_is_queued_then_sent(
+    api: ApiEnv, workspace: str, smtp_server: tuple[SmtpServer, Mailbox]
+) -> None:
+    server, _ = smtp_server
+    ticket = await new_ticket(api, workspace)
+    server.stop()
+    try:
+        answer = await created(api.http.post(f"/api/tickets/{ticket['id']}/replies",
+                                             json={"body": "Sorry for the trouble."}))
+        assert answer["message"]["delivery"] == "queued"
+        # The mailer tried and failed: still queued, with why.
+        waiting = await eventually(
+            lambda: when(thread(api, ticket), lambda m: m[-1]["error"] is not None), "a failed attempt"
+        )
+        assert waiting[-1]["delivery"] == "queued" and "refused" in waiting[-1]["error"].lower()
+    finally:
+        server.start()
+    [mail] = await mails_to(api, ticket["customer_email"], 1)
+    assert mail["Message-ID"] == answer["message"]["message_id"]
+    sent = await eventually(lambda: when(thread(api, ticket), lambda m: m[-1]["delivery"] == "sent"), "sent")
+    assert sent[-1]["error"] is None
