@@ -212,3 +212,40 @@ async def test_snooze_until_in_the_past_is_refused(env: TicketEnv) -> None:
     past = await env.now() - timedelta(minutes=1)
     cause = await refusal(handle, TicketWorkflow.snooze, SnoozeCommand(until=past, comment="later"))
     assert "must be in the future" in cause.message
+
+
+# --- replies, decided (no server needed) ----------------------------------------------------
+
+
+def test_a_reply_is_refused_for_what_it_cannot_be() -> None:
+    from datetime import UTC, datetime
+
+    from domain.commands import NewTicket, Refused, ReplyCommand, decide_create, decide_reply
+    from domain.ticket import Source, TicketPolicy
+
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    policy = TicketPolicy(segment_managers={"retail": ["ann"]})
+
+    def ticket(email: str = "pat@example.com"):
+        return decide_create(NewTicket(id="t-1", source=Source.MANUAL, customer_email=email, segment="retail",
+                                       comment="Phoned in"), policy, now).state
+
+    def refusal(state, **fields) -> str:
+        with pytest.raises(Refused) as refused:
+            decide_reply(state, ReplyCommand(actor="ann", **fields), policy, now)
+        return refused.value.reason
+
+    assert refusal(ticket(), body="  ") == "the reply's body is required"
+    assert refusal(ticket(), body="x" * 20_001) == "the reply is longer than 20000 characters"
+    assert refusal(ticket(), body="Hi", status=TicketStatus.ESCALATED).startswith("a reply sets the status")
+    assert refusal(ticket(email="no address given"), body="Hi") == "the ticket's customer has no mail address"
+    spam = ticket().model_copy(update={"status": TicketStatus.SPAM})
+    assert refusal(spam, body="Hi") == "a ticket marked spam takes no reply"
+    closed = ticket().model_copy(update={"status": TicketStatus.CLOSED})
+    assert refusal(closed, body="Hi") == "the ticket is closed; nothing can change"
+    # Kept status, internal note: the reply's line, then the comment's.
+    kept = decide_reply(ticket(), ReplyCommand(body="On it", status=None, comment="asked the depot", actor="ann"),
+                        policy, now)
+    assert [(e.kind, e.comment) for e in kept.events] == [
+        (EventKind.REPLIED, "On it"), (EventKind.COMMENTED, "asked the depot")]
+    assert kept.state.status is TicketStatus.NEW
