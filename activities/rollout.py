@@ -46,6 +46,8 @@ def replace_policy_command(policy: TicketPolicy) -> ReplacePolicy:
         segment_managers=policy.segment_managers,
         segment_calendars=policy.segment_calendars,
         revision=policy.revision,
+        resolution_reasons=policy.resolution_reasons,
+        resolution_reason_required=policy.resolution_reason_required,
     )
 
 

@@ -27,6 +27,7 @@ from api.errors import UNAVAILABLE, TranslatedError, answer_in_readers_language,
 from api.limits import BodySizeLimit, build_rate_limiter
 from api.configuration import router as configuration
 from api.configuration.reply_templates import router as reply_templates
+from api.configuration.resolution_reasons import router as resolution_reasons
 from api.customer import router as customer
 from api.customers import router as customers
 from api.dashboard import router as dashboard
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(intake.router)
     app.include_router(configuration.router)
     app.include_router(reply_templates.router)
+    app.include_router(resolution_reasons.router)
     app.include_router(dashboard.router)
     app.include_router(customer.router)
     app.include_router(customers.router)

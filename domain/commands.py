@@ -98,6 +98,8 @@ class TicketChange(Command):
     owner: str | None = None
     unassign: bool = False
     snooze_until: datetime | None = None
+    # With status resolved: why (a code of the workspace's resolution reasons).
+    resolution_reason: str | None = None
 
 
 class SnoozeCommand(Command):
@@ -120,6 +122,8 @@ class ReplyCommand(Command):
     body: str = ""
     status: TicketStatus | None = TicketStatus.ANSWERED
     template_id: str | None = None
+    # With status resolved: why (a code of the workspace's resolution reasons).
+    resolution_reason: str | None = None
 
 
 # A reply's text is at most this long (characters).
@@ -139,6 +143,8 @@ class ReplacePolicy(BaseModel):
     verification_window: timedelta | None = None
     # The workspace's configuration revision the policy was read at.
     revision: int | None = None
+    resolution_reasons: list[str] | None = None
+    resolution_reason_required: bool | None = None
     actor: str = "system:configuration"
 
 
@@ -176,7 +182,7 @@ def decide_change(
         raise Refused(N_("give an owner or unassign, not both"))
     updates: dict[str, Any] = {
         field: getattr(change, field)
-        for field in ("status", "priority", "segment", "owner", "snooze_until")
+        for field in ("status", "priority", "segment", "owner", "snooze_until", "resolution_reason")
         if getattr(change, field) is not None
     }
     if change.unassign:
@@ -280,9 +286,14 @@ def decide_reply(state: TicketState, cmd: ReplyCommand, policy: TicketPolicy, no
         raise Refused(N_("the ticket's customer has no mail address"))
     comment = cmd.comment.strip()
     replied = _record(_copy(state), now, [(cmd.actor, EventKind.REPLIED, None, None, None, body)])
+    if cmd.resolution_reason is not None and cmd.status is not TicketStatus.RESOLVED:
+        raise Refused(N_("resolution_reason goes with status resolved"))
     if cmd.status is not None and cmd.status is not state.status:
+        updates: dict[str, Any] = {"status": cmd.status}
+        if cmd.resolution_reason is not None:
+            updates["resolution_reason"] = cmd.resolution_reason
         changed = _apply(replied.state, policy, now, cmd.actor, comment or REPLIED_COMMENT, EventKind.CHANGED,
-                         {"status": cmd.status})
+                         updates)
         return Decision(state=changed.state, events=replied.events + changed.events)
     if comment:
         commented = _record(replied.state, now, [(cmd.actor, EventKind.COMMENTED, None, None, None, comment)])
@@ -326,13 +337,22 @@ def decide_policy(
         new_policy.verification_window = cmd.verification_window
     if cmd.revision is not None:
         new_policy.revision = cmd.revision
+    if cmd.resolution_reasons is not None:
+        new_policy.resolution_reasons = cmd.resolution_reasons
+    if cmd.resolution_reason_required is not None:
+        new_policy.resolution_reason_required = cmd.resolution_reason_required
     if new_policy == policy:
         return None, policy
-    if new_policy.model_copy(update={"revision": policy.revision}) == policy:
+    unscheduled = {
+        "revision": policy.revision, "resolution_reasons": policy.resolution_reasons,
+        "resolution_reason_required": policy.resolution_reason_required,
+    }
+    if new_policy.model_copy(update=unscheduled) == policy:
         # Only the revision moved (a change to what tickets do not hold, such
         # as an assignment mode, or a ticket reached by both its projection's
-        # correction and a roll-out): adopted without a log line or a new
-        # version, since nothing happened to the ticket.
+        # correction and a roll-out), or what resolving asks for: adopted
+        # without a log line or a new version, since nothing happened to the
+        # ticket.
         return None, new_policy
     if state.finished:
         return None, new_policy
@@ -418,6 +438,7 @@ def _apply(
             raise Refused(N_("snooze_until must be in the future"))
     elif target is TicketStatus.POSTPONED and old.status is not TicketStatus.POSTPONED:
         raise Refused(N_("status postponed needs snooze_until: when should the ticket wake up?"))
+    _check_resolution_reason(old, target, updates, policy)
 
     segment = updates.get("segment", old.segment)
     managers = policy.segment_managers.get(segment)
@@ -435,7 +456,7 @@ def _apply(
         updates["owner"] = managers[0] if managers and len(managers) == 1 else None
 
     lines = []
-    for field in ("status", "priority", "segment", "owner", "snooze_until"):
+    for field in ("status", "priority", "segment", "owner", "snooze_until", "resolution_reason"):
         if field in updates and updates[field] != getattr(old, field):
             setattr(new, field, updates[field])
             lines.append((actor, kind, field, _text(getattr(old, field)), _text(updates[field]), comment))
@@ -465,6 +486,24 @@ def _apply(
         new.escalation_clock_started_at = now
         new.fired_rule_ids = []
     return _record(schedule(new, policy), now, lines)
+
+
+def _check_resolution_reason(
+    old: TicketState, target: TicketStatus, updates: dict[str, Any], policy: TicketPolicy
+) -> None:
+    """A resolution reason goes with resolving: required when the workspace
+    says so, one of its codes (not retired). Reopening drops it."""
+    reason = updates.get("resolution_reason")
+    resolving = target is TicketStatus.RESOLVED and old.status is not TicketStatus.RESOLVED
+    if reason is not None and not resolving:
+        raise Refused(N_("resolution_reason goes with status resolved"))
+    if resolving:
+        if reason is None and policy.resolution_reason_required:
+            raise Refused(N_("a resolution reason is required to resolve a ticket"))
+        if reason is not None and policy.resolution_reasons is not None and reason not in policy.resolution_reasons:
+            raise Refused(N_("unknown resolution reason '{reason}'"), reason=reason)
+    elif old.resolution_reason is not None and target not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        updates["resolution_reason"] = None
 
 
 def escalation_clock_running(state: TicketState) -> bool:

@@ -177,6 +177,9 @@ class TicketState(BaseModel):
     escalated_by: EscalatedBy | None = None
     snooze_until: datetime | None = None
     resolved_at: datetime | None = None
+    # Why it was resolved: a code of the workspace's resolution reasons (the
+    # root cause), given when it is resolved, gone when it is reopened.
+    resolution_reason: str | None = None
     escalation_clock_started_at: datetime
     fired_rule_ids: list[str] = Field(default_factory=list)
     purged: bool = False
@@ -242,6 +245,11 @@ class TicketPolicy(BaseModel):
     # see store.configuration.load_policy). None: a ticket started before
     # workspaces had revisions, which only roll-outs correct.
     revision: int | None = None
+    # The codes of the workspace's resolution reasons that are not retired
+    # (None: a copy from before they existed, which takes any code), and
+    # whether resolving needs one.
+    resolution_reasons: list[str] | None = None
+    resolution_reason_required: bool = False
 
 
 class NoticeKind(StrEnum):

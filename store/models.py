@@ -133,6 +133,8 @@ class Workspace(Base):
     mail_sender_address: Mapped[str | None]
     mail_reply_to: Mapped[str | None]
     mail_signature: Mapped[str | None] = mapped_column(sa.Text)
+    # Resolving a ticket needs one of the workspace's resolution reasons.
+    resolution_reason_required: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class Segment(Base):
@@ -276,6 +278,23 @@ class EscalationRuleRow(Base):
     name: Mapped[str] = mapped_column(default="", server_default="")
 
 
+class ResolutionReasonRow(Base):
+    """One of a workspace's resolution reasons (the root cause a resolved
+    ticket names): a code tickets keep, a label per language ({"en": ...}),
+    its place in the list, and whether it is retired (kept for the tickets
+    that name it, offered no more)."""
+
+    __tablename__ = "resolution_reasons"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "code"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(64))
+    labels: Mapped[dict[str, Any]]
+    position: Mapped[int] = mapped_column(default=0)
+    retired: Mapped[bool] = mapped_column(default=False)
+
+
 class ReplyTemplateRow(Base):
     """A workspace's reply template (domain/reply_templates.py): a name and
     one body per language ({"en": ..., "de": ...}), stored as JSON."""
@@ -390,6 +409,7 @@ class TicketRow(Base):
     escalated_by: Mapped[EscalatedBy | None] = mapped_column(enum_values(EscalatedBy))
     snooze_until: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    resolution_reason: Mapped[str | None] = mapped_column(sa.String(64))
     escalation_clock_started_at: Mapped[datetime]
     fired_rule_ids: Mapped[list[str]]
     # Always false here: a purged ticket's row is deleted (see PurgedTicketRow).

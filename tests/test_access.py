@@ -108,6 +108,10 @@ RULES: dict[tuple[str, str], str] = {
     ("PUT", "/api/reply-templates/{template_id}"): ADMIN,
     ("PATCH", "/api/reply-templates/{template_id}"): ADMIN,
     ("DELETE", "/api/reply-templates/{template_id}"): ADMIN,
+    ("GET", "/api/resolution-reasons"): SIGNED,
+    ("POST", "/api/resolution-reasons"): ADMIN,
+    ("GET", "/api/resolution-reasons/{reason_id}"): SIGNED,
+    ("PATCH", "/api/resolution-reasons/{reason_id}"): ADMIN,
     # dashboard pages (a signed-in reader; the settings only for admins)
     ("GET", "/"): SIGNED,
     ("GET", "/dashboard"): SIGNED,

@@ -287,13 +287,14 @@ async def test_export_matches_the_list_cell_by_cell(api: ApiEnv, workspace: str)
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("Ticket", "Response ID", "Customer name", "Customer email", "Origin segment",
                        "Current segment", "Ticket owner", "Priority", "Status", "Score", "Reported on (UTC)",
-                       "Customer comment")
+                       "Customer comment", "Resolution reason")
     # Statuses and priorities as the list words them (tests/test_export_language.py: in other languages).
     words = {"new": "New", "open": "Open", "low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
     expected = [
         (t["reference"], t["response_id"], t["customer_name"], t["customer_email"], t["origin_segment"],
          t["segment"], t["owner"], words[t["priority"]], words[t["status"]], t["score"],
-         datetime.fromisoformat(t["reported_at"]).astimezone(UTC).replace(tzinfo=None), t["customer_comment"])
+         datetime.fromisoformat(t["reported_at"]).astimezone(UTC).replace(tzinfo=None), t["customer_comment"],
+         t["resolution_reason"])
         for t in listed
     ]
     # Excel keeps milliseconds at best; compare reported times to the second.

@@ -13,7 +13,9 @@ async def test_workspaces(api: ApiEnv) -> None:
     # A new workspace writes to customers in English, dates in UTC, from the
     # server's default sender (tests/test_customer_locale.py changes these).
     mail_defaults = {"default_locale": "en", "time_zone": "UTC", "mail_sender_name": None,
-                     "mail_sender_address": None, "mail_reply_to": None, "mail_signature": None}
+                     "mail_sender_address": None, "mail_reply_to": None, "mail_signature": None,
+                     # Resolving needs no resolution reason (tests/test_resolution_reasons.py).
+                     "resolution_reason_required": False}
     assert body == {"id": workspace_id, "name": "ACME Europe", **mail_defaults}
     generated = await created(api.http.post("/api/workspaces", json={"name": "  Unnamed  "}))
     assert generated["id"] and generated["name"] == "Unnamed"

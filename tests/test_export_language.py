@@ -52,7 +52,7 @@ async def test_the_export_is_the_list_in_the_readers_language_reference_first(ap
     assert headers["content-language"] == "de"
     assert rows[0] == ("Ticket", "Antwort-ID", "Kundenname", "Kunden-E-Mail", "Ursprungssegment", "Aktuelles Segment",
                        "Zuständig", "Priorität", "Status", "Bewertung", "Gemeldet am (UTC)",
-                       "Kundenkommentar")
+                       "Kundenkommentar", "Lösungsgrund")
     by_reference = {row[0]: row for row in rows[1:]}
     assert set(by_reference) == {manual["reference"], survey["reference"]}
     # A manual ticket has no response: its row still starts with its reference.

@@ -49,6 +49,7 @@ COLUMNS = (
     # Excel has no time zones: the sheet says which one it uses.
     (N_("Reported on (UTC)"), "reported_at"),
     (N_("Customer comment"), "customer_comment"),
+    (N_("Resolution reason"), "resolution_reason"),
 )
 # openpyxl's own default for a datetime cell.
 REPORTED_ON_FORMAT = "yyyy-mm-dd h:mm:ss"
@@ -103,13 +104,13 @@ def sheet_rows(
     sheet = reported_on.parent
     for (
         reference, response_id, name, email, origin, segment, owner, priority, status, score, reported_at,
-        comment,
+        comment, reason,
     ) in tickets:
         reported_on.value = reported_at.astimezone(UTC).replace(tzinfo=None)
         yield (
             reference, as_text(sheet, response_id), as_text(sheet, name), as_text(sheet, email),
             as_text(sheet, origin), as_text(sheet, segment), as_text(sheet, owner), priorities[priority],
-            statuses[status], score, reported_on, as_text(sheet, comment),
+            statuses[status], score, reported_on, as_text(sheet, comment), as_text(sheet, reason),
         )
 
 

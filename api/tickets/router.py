@@ -226,7 +226,7 @@ async def reply_to_customer(
         await asyncio.to_thread(service.check_reply_template, services, ticket, body.template_id)
     command = ReplyCommand(
         body=body.body, status=body.status, template_id=body.template_id, comment=body.comment or "",
-        actor=principal.username,
+        resolution_reason=body.resolution_reason, actor=principal.username,
     )
 
     async def send(update_id: str | None) -> ReplyOut:

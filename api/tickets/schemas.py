@@ -65,6 +65,11 @@ class TicketPatch(BaseModel):
     segment: Ref | None = None
     owner: Ref | None = None
     snooze_until: datetime | None = Field(default=None, description="with status postponed: when it wakes up")
+    resolution_reason: Ref | None = Field(
+        default=None,
+        description="with status resolved: why (the code of one of the workspace's resolution reasons; "
+        "422 when the workspace requires one and it is missing, or it is unknown or retired)",
+    )
     comment: Comment
 
 
@@ -87,6 +92,9 @@ class ReplyCreate(BaseModel):
         default="answered", description="what the ticket becomes; null keeps its status"
     )
     template_id: Ref | None = Field(default=None, description="the reply template it was written from")
+    resolution_reason: Ref | None = Field(
+        default=None, description="with status resolved: why (a code of the workspace's resolution reasons)"
+    )
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000), FreeText] | None = Field(
         default=None, description="the team's internal note; never mailed"
     )
@@ -129,6 +137,7 @@ class TicketOut(BaseModel):
     escalated_by: EscalatedBy | None
     snooze_until: datetime | None
     resolved_at: datetime | None
+    resolution_reason: str | None = Field(default=None, description="why it was resolved (a resolution reason's code)")
     escalation_due_at: datetime | None = Field(description="when an escalation rule will escalate it")
     wake_at: datetime | None = Field(description="when a postponed ticket wakes up")
     auto_close_at: datetime | None = Field(description="when a resolved ticket closes by itself")

@@ -41,6 +41,10 @@ Each kind of configuration has a module of its own:
 - `reply_templates.py`: a workspace's reply templates: `list_reply_templates`,
   `get_reply_template`, `create_reply_template`, `update_reply_template`
   (`REPLY_TEMPLATE_FIELDS`), `delete_reply_template` (imported as the module).
+- `resolution_reasons.py`: a workspace's resolution reasons (root causes):
+  `list_resolution_reasons`, `get_resolution_reason`,
+  `create_resolution_reason`, `update_resolution_reason`
+  (`RESOLUTION_REASON_FIELDS` but the code; retire instead of deleting).
 - `starter.py`: a first run: `STARTER_WORKSPACE_ID`, `STARTER_SEGMENT`,
   `ensure_starter_workspace`.
 
@@ -59,6 +63,13 @@ from store.configuration.common import (
     Phrase,
 )
 from store.configuration.policy import load_policy, rule_of, segment_calendar, workspace_revision
+from store.configuration.resolution_reasons import (
+    RESOLUTION_REASON_FIELDS,
+    create_resolution_reason,
+    get_resolution_reason,
+    list_resolution_reasons,
+    update_resolution_reason,
+)
 from store.configuration.rules import (
     RULE_FIELDS,
     create_escalation_rule,
@@ -108,6 +119,12 @@ from store.configuration.workspaces import (
 )
 
 __all__ = [
+    # resolution_reasons.py
+    "RESOLUTION_REASON_FIELDS",
+    "create_resolution_reason",
+    "get_resolution_reason",
+    "list_resolution_reasons",
+    "update_resolution_reason",
     # policy.py: what the ticket workflows read
     "load_policy",
     "rule_of",

@@ -14,6 +14,7 @@ from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule
 from domain.ticket import TicketPolicy
 from store.db import reading
+from store.configuration.resolution_reasons import active_codes
 from store.models import EscalationRuleRow, Segment, SegmentManager, User, Workspace
 
 
@@ -54,7 +55,9 @@ def load_policy(engine: Engine, workspace_id: str) -> TicketPolicy:
         # only the revision differs). Read the other way round, a copy could
         # carry a revision newer than its contents, and no projection would
         # ever correct it. (SQLite reads one snapshot throughout.)
-        revision = session.scalar(select(Workspace.config_revision).where(Workspace.id == workspace_id))
+        revision, reason_required = session.execute(
+            select(Workspace.config_revision, Workspace.resolution_reason_required).where(Workspace.id == workspace_id)
+        ).first() or (None, False)
         segments = session.scalars(select(Segment).where(Segment.workspace_id == workspace_id)).all()
         managers = session.execute(
             select(Segment.name, User.username)
@@ -77,6 +80,8 @@ def load_policy(engine: Engine, workspace_id: str) -> TicketPolicy:
             segment_calendars=calendars,
             escalation_rules=[rule_of(row) for row in rules],
             revision=revision,
+            resolution_reasons=active_codes(session, workspace_id),
+            resolution_reason_required=reason_required,
         )
 
 

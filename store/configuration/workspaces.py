@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from domain.commands import N_
 from domain.ticket import DEFAULT_CUSTOMER_LOCALE
-from store.configuration.common import Conflict, Phrase, _count, _listing, _reading, _workspace, _writing
+from store.configuration.common import Conflict, Phrase, _bump_revision, _count, _listing, _reading, _workspace, _writing
 from store.models import EscalationRuleRow, Segment, Survey, Workspace
 
 
@@ -44,6 +44,12 @@ def create_workspace(engine: Engine, name: str, workspace_id: str | None = None)
 def update_workspace(engine: Engine, workspace_id: str, changes: Mapping[str, Any]) -> Workspace:
     with _writing(engine) as session:
         workspace = _workspace(session, workspace_id)
+        if "resolution_reason_required" in changes and (
+            bool(changes["resolution_reason_required"]) != workspace.resolution_reason_required
+        ):
+            # Tickets hold it in their policy: a roll-out tells them.
+            workspace.resolution_reason_required = bool(changes["resolution_reason_required"])
+            _bump_revision(session, workspace_id)
         for field in WORKSPACE_FIELDS:
             if field in changes:
                 value = changes[field]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.configuration.fields import CONFLICT, NOT_FOUND, UNPROCESSABLE
-from api.configuration.service import in_store
+from api.configuration.service import in_store, roll_out
 from api.configuration.workspaces.schemas import WorkspaceCreate, WorkspaceOut, WorkspacePatch
 from api.deps import ServicesDep
 from store import configuration as store
@@ -38,7 +38,11 @@ async def get_workspace(workspace_id: str, services: ServicesDep) -> WorkspaceOu
 
 @router.patch("/{workspace_id}", summary="Change a workspace: its name, customers' language and time zone, mail identity", responses={**NOT_FOUND, **UNPROCESSABLE})
 async def update_workspace(workspace_id: str, body: WorkspacePatch, services: ServicesDep) -> WorkspaceOut:
-    workspace = await in_store(store.update_workspace, services.engine, workspace_id, body.changes())
+    changes = body.changes()
+    workspace = await in_store(store.update_workspace, services.engine, workspace_id, changes)
+    if "resolution_reason_required" in changes:
+        # Tickets hold it in their policy.
+        await roll_out(services, workspace_id)
     return WorkspaceOut.model_validate(workspace)
 
 

@@ -50,7 +50,7 @@ class WorkspacePatch(PatchBody):
          "mail_reply_to": "inbound@acme.example", "mail_signature": "ACME GmbH\nKundendienst"},
     ]})
     IMMUTABLE = ("id",)
-    NOT_NULLABLE = ("name", "default_locale", "time_zone")
+    NOT_NULLABLE = ("name", "default_locale", "time_zone", "resolution_reason_required")
 
     name: Name | None = None
     default_locale: CustomerLocale | None = None
@@ -59,6 +59,7 @@ class WorkspacePatch(PatchBody):
     mail_sender_address: EmailStr | None = None
     mail_reply_to: EmailStr | None = None
     mail_signature: Signature | None = None
+    resolution_reason_required: bool | None = None
 
 
 class WorkspaceOut(MailIdentityFields):
@@ -66,3 +67,6 @@ class WorkspaceOut(MailIdentityFields):
 
     id: str
     name: str
+    resolution_reason_required: bool = Field(
+        default=False, description="resolving a ticket needs one of the workspace's resolution reasons"
+    )
