@@ -110,6 +110,14 @@ class EscalateCommand(Command):
     owner: str | None = Field(default=None, description="hand the ticket to this manager too")
 
 
+class CustomerConfirm(Command):
+    """The customer confirms, from their link, that the ticket is solved
+    (it closes), with an optional second score: how likely they are now to
+    recommend us (0-10)."""
+
+    recovery_score: int | None = Field(default=None, ge=0, le=10)
+
+
 class CustomerReply(Command):
     actor: str = ""  # defaults to the ticket's customer
 
@@ -239,6 +247,26 @@ def decide_status_command(
     return decide_change(
         state, TicketChange(status=status, comment=cmd.comment, actor=cmd.actor), policy, now
     )
+
+
+def decide_confirm(state: TicketState, cmd: CustomerConfirm, policy: TicketPolicy, now: datetime) -> Decision:
+    """The customer says it is solved: a resolved ticket closes, and their
+    second score, if they gave one, is kept (once: the ticket is closed)."""
+    _refuse_extra_fields(cmd)
+    comment = _required_comment(cmd.comment)
+    _refuse_if_finished(state)
+    if state.status is not TicketStatus.RESOLVED:
+        raise Refused(
+            N_("{name} applies to {requires} tickets; this one is {status}"), Refused.TRANSITION_NOT_ALLOWED,
+            name="confirm", requires=TicketStatus.RESOLVED.value, status=state.status.value,
+        )
+    closed = _apply(state, policy, now, cmd.actor, comment, EventKind.CHANGED, {"status": TicketStatus.CLOSED})
+    if cmd.recovery_score is None:
+        return closed
+    scored = closed.state.model_copy(update={"recovery_score": cmd.recovery_score, "recovery_scored_at": now})
+    line = _record(scored, now, [(cmd.actor, EventKind.CHANGED, "recovery_score", None, str(cmd.recovery_score),
+                                  comment)])
+    return Decision(state=line.state, events=closed.events + line.events)
 
 
 def decide_purge(state: TicketState, cmd: Command, now: datetime) -> Decision:
@@ -734,4 +762,5 @@ COMMANDS: dict[str, CommandSpec] = {
     "purge": CommandSpec(Command, lambda s, c, p, now: decide_purge(s, c, now)),
     "customer_reply": CommandSpec(CustomerReply, decide_customer_reply),
     "reply": CommandSpec(ReplyCommand, decide_reply),
+    "confirm": CommandSpec(CustomerConfirm, decide_confirm),
 }

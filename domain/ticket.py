@@ -180,6 +180,18 @@ class TicketState(BaseModel):
     # Why it was resolved: a code of the workspace's resolution reasons (the
     # root cause), given when it is resolved, gone when it is reopened.
     resolution_reason: str | None = None
+    # The customer's second score (0-10), given when they confirmed the
+    # ticket solved, and when: a detractor who answers 7 or more is recovered.
+    recovery_score: int | None = None
+    recovery_scored_at: datetime | None = None
+
+    @property
+    def recovered(self) -> bool | None:
+        """A detractor (0-6) whose second score is 7 or more; None when either
+        score is missing or the first was no detractor's."""
+        if self.score is None or self.recovery_score is None or self.score > 6:
+            return None
+        return self.recovery_score >= 7
     escalation_clock_started_at: datetime
     fired_rule_ids: list[str] = Field(default_factory=list)
     purged: bool = False

@@ -410,6 +410,8 @@ class TicketRow(Base):
     snooze_until: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolution_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    recovery_score: Mapped[int | None]
+    recovery_scored_at: Mapped[datetime | None]
     escalation_clock_started_at: Mapped[datetime]
     fired_rule_ids: Mapped[list[str]]
     # Always false here: a purged ticket's row is deleted (see PurgedTicketRow).

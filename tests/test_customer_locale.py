@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.utils import parseaddr
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, text
 
 import reconcile
 from api.dashboard.i18n import translations
@@ -220,7 +220,8 @@ def test_migration_0013_gives_older_tickets_the_default_language_that_projection
     made = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     try:
         with engine.begin() as connection:
-            connection.execute(insert(Workspace.__table__).values(id="w", name="Before 0013"))
+            # Only the columns 0012 has (today's model has more).
+            connection.execute(text("INSERT INTO workspaces (id, name, config_revision) VALUES ('w', 'Before 0013', 0)"))
             columns = {c["name"] for c in inspect(connection).get_columns("tickets")}
             assert "customer_locale" not in columns
             row = {**_old_ticket("old", made).model_dump(), "priority_rank": 2}

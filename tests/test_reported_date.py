@@ -15,14 +15,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import insert, inspect
+from sqlalchemy import insert, inspect, text
 
 import reconcile
 from api.auth.caller import SESSION_COOKIE
 from domain.ticket import Priority, Source, TicketProjection, TicketState, reference_for
 from store import accounts
 from store.db import make_engine, migrate
-from store.models import Survey, SurveyResponse as SurveyResponseRow, TicketRow, UserRole, Workspace
+from store.models import Survey, SurveyResponse as SurveyResponseRow, TicketRow, UserRole
 from store.tickets import TicketStore
 from tests.api_fixtures import ApiEnv, created, deliver, ticket_of, user_id_for
 from tests.db_fixtures import downgrade
@@ -105,7 +105,8 @@ def test_migration_0009_backfills_the_submission_from_the_stored_response(databa
     made = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     try:
         with engine.begin() as connection:
-            connection.execute(insert(Workspace.__table__).values(id="w", name="Before 0009"))
+            # Only the columns 0008 has (today's model has more).
+            connection.execute(text("INSERT INTO workspaces (id, name, config_revision) VALUES ('w', 'Before 0009', 0)"))
             connection.execute(insert(Survey.__table__).values(
                 id="s", workspace_id="w", name="NPS", webhook_secret="secret", adapter="cxloop"))
             connection.execute(insert(SurveyResponseRow.__table__).values(

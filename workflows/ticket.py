@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.commands import (
         COMMANDS,
         Command,
+        CustomerConfirm,
         CustomerReply,
         Decision,
         EscalateCommand,
@@ -288,6 +289,14 @@ class TicketWorkflow:
     def _validate_reply(self, cmd: ReplyCommand) -> None:
         self._validate("reply", cmd)
 
+    @workflow.update(name="confirm")
+    async def confirm(self, cmd: CustomerConfirm) -> TicketState:
+        return await self._run_update("confirm", cmd)
+
+    @confirm.validator
+    def _validate_confirm(self, cmd: CustomerConfirm) -> None:
+        self._validate("confirm", cmd)
+
     @workflow.update(name="sync")
     async def sync(self) -> TicketState:
         """Answers once the read model holds the latest state, so whoever
@@ -354,6 +363,10 @@ class TicketWorkflow:
     @workflow.signal(name="reply")
     async def reply_signal(self, raw: Any) -> None:
         await self._run_signal("reply", raw)
+
+    @workflow.signal(name="confirm")
+    async def confirm_signal(self, raw: Any) -> None:
+        await self._run_signal("confirm", raw)
 
     @workflow.signal(name="replace_policy")
     async def replace_policy_signal(self, raw: Any) -> None:

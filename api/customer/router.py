@@ -24,7 +24,7 @@ from api.deps import Services, ServicesDep
 from api.errors import TranslatedError
 from api.limits import rate_limit_per_client
 from api.tickets.service import send_command
-from domain.commands import Command, TicketChange
+from domain.commands import Command, CustomerConfirm
 from domain.notices import CustomerAction, CustomerLink, InvalidLink, verify_customer_link
 from domain.ticket import TicketState, TicketStatus
 
@@ -98,6 +98,7 @@ async def customer_link_act(
     request: Request,
     services: ServicesDep,
     message: Annotated[str, Form(max_length=5000)] = "",
+    recovery_score: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse:
     if busy := await _over_limit(request, services):
         return busy
@@ -108,7 +109,12 @@ async def customer_link_act(
     comment = message.strip() or DEFAULT_MESSAGES[link.action]
     actor = ticket.customer_email
     if link.action is CustomerAction.CONFIRM:
-        update, command = "change", TicketChange(status=TicketStatus.CLOSED, comment=comment, actor=actor)
+        score = recovery_score.strip()
+        if score and not (score.isdigit() and 0 <= int(score) <= 10):
+            return _page(request, 422, link=link, ticket=ticket, token=token, outcome=None, score_refused=True)
+        update, command = "confirm", CustomerConfirm(
+            comment=comment, actor=actor, recovery_score=int(score) if score else None
+        )
     else:
         update, command = "reopen", Command(comment=comment, actor=actor)
     try:

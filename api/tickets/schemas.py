@@ -138,13 +138,20 @@ class TicketOut(BaseModel):
     snooze_until: datetime | None
     resolved_at: datetime | None
     resolution_reason: str | None = Field(default=None, description="why it was resolved (a resolution reason's code)")
+    recovery_score: int | None = Field(
+        default=None, description="the customer's second score (0-10), given when they confirmed it solved"
+    )
+    recovery_scored_at: datetime | None = None
+    recovered: bool | None = Field(
+        default=None, description="a detractor (score 0-6) whose second score is 7 or more; null: not both scores"
+    )
     escalation_due_at: datetime | None = Field(description="when an escalation rule will escalate it")
     wake_at: datetime | None = Field(description="when a postponed ticket wakes up")
     auto_close_at: datetime | None = Field(description="when a resolved ticket closes by itself")
 
     @classmethod
     def of(cls, state: TicketState) -> TicketOut:
-        return cls.model_validate(state.model_dump())
+        return cls.model_validate({**state.model_dump(), "recovered": state.recovered})
 
 
 class TicketList(BaseModel):
