@@ -242,6 +242,18 @@ class TicketEvent(BaseModel):
     comment: str
 
 
+class NpsCategory(StrEnum):
+    """Where a 0-10 score puts its customer (Net Promoter Score)."""
+
+    DETRACTOR = "detractor"  # 0-6
+    PASSIVE = "passive"  # 7-8
+    PROMOTER = "promoter"  # 9-10
+
+    @property
+    def scores(self) -> range:
+        return {"detractor": range(0, 7), "passive": range(7, 9), "promoter": range(9, 11)}[self.value]
+
+
 class TicketPolicy(BaseModel):
     """What a ticket needs to know about its workspace's configuration. Kept in
     the workflow so validators can decide without I/O; replaced by a command

@@ -44,7 +44,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from domain.access import TicketReach
-from domain.ticket import Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
+from domain.ticket import NpsCategory, Priority, TicketEvent, TicketProjection, TicketState, TicketStatus
 from store.db import dialect_insert, reading, write_transaction
 from store import outbox
 from store.models import PRIORITY_RANK, TICKET_SEARCHED_COLUMNS, PurgedTicketRow, TicketEventRow, TicketRow
@@ -102,6 +102,9 @@ class TicketFilters(BaseModel):
         description="case-insensitive text in the customer's email, name or comment, "
         "the ticket reference or the response id",
     )
+    score_min: int | None = Field(default=None, ge=0, le=10, description="a score at least this")
+    score_max: int | None = Field(default=None, ge=0, le=10, description="a score at most this")
+    nps: list[NpsCategory] | None = Field(default=None, description="a score in any of these NPS categories")
     # Only what the caller may see (domain/access.py); None: everything.
     reach: TicketReach | None = None
 
@@ -124,6 +127,8 @@ class TicketFilters(BaseModel):
     def _range_in_order(self) -> TicketFilters:
         if self.reported_from and self.reported_to and self.reported_from > self.reported_to:
             raise ValueError("reported_from is after reported_to")
+        if self.score_min is not None and self.score_max is not None and self.score_min > self.score_max:
+            raise ValueError("score_min is above score_max")
         return self
 
     def with_defaults(self, now: datetime) -> TicketFilters:
@@ -235,6 +240,15 @@ def filter_conditions(filters: TicketFilters) -> list[ColumnElement[bool]]:
         clauses.append(c.priority_rank.in_([PRIORITY_RANK[priority] for priority in filters.priority]))
     if filters.q is not None:
         clauses.append(_text_search(filters.q))
+    # A score filter leaves out tickets without a score (manual, form, mail).
+    if filters.score_min is not None:
+        clauses.append(c.score >= filters.score_min)
+    if filters.score_max is not None:
+        clauses.append(c.score <= filters.score_max)
+    if filters.nps:
+        clauses.append(or_(*(
+            c.score.between(category.scores.start, category.scores.stop - 1) for category in filters.nps
+        )))
     return clauses
 
 

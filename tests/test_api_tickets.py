@@ -11,7 +11,7 @@ import pytest
 
 from domain.ticket import TicketProjection, TicketStatus
 from store.tickets import TicketStore
-from tests.api_fixtures import ApiEnv, name_in
+from tests.api_fixtures import ApiEnv, name_in, refused
 
 ANN = "ann"
 
@@ -314,3 +314,18 @@ async def test_export_keeps_a_customers_formula_as_text(api: ApiEnv, workspace: 
     cells = [row[11] for row in sheet.iter_rows(min_row=2)]
     assert sorted(cell.value for cell in cells) == sorted(['=HYPERLINK("http://evil.example","click")', "#N/A", "=1+1"])
     assert {cell.data_type for cell in cells} == {"s"}
+
+
+async def test_the_list_filters_by_score_and_nps_category(api: ApiEnv, workspace: str) -> None:
+    """Manual tickets have no score: a score filter leaves them out; a bad range is 422 in words."""
+    await create(api, workspace)
+    base = {"workspace": workspace}
+    assert len((await api.http.get("/api/tickets", params=base)).json()["items"]) == 1
+    for params in ({"nps": "detractor"}, {"score_min": 0}, {"nps": ["passive", "promoter"], "score_max": 10}):
+        answer = await api.http.get("/api/tickets", params={**base, **params})
+        assert answer.status_code == 200 and answer.json()["items"] == [], answer.text
+    counts = (await api.http.get("/api/tickets/counts", params={**base, "nps": "promoter"})).json()
+    assert counts["total"] == 0
+    await refused(api.http.get("/api/tickets", params={**base, "score_min": 9, "score_max": 3}), 422, "score_min")
+    await refused(api.http.get("/api/tickets", params={**base, "score_min": 11}), 422)
+    await refused(api.http.get("/api/tickets", params={**base, "nps": "fan"}), 422)

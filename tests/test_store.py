@@ -784,3 +784,28 @@ def test_q_reads_the_search_index(ticket_store: TicketStore) -> None:
         transaction.rollback()
     assert expected in plan, plan
     assert ticket_store.counts(recent(q="REFUND"))["total"] == 40
+
+
+def test_score_filters_select_by_range_and_nps_category(ticket_store: TicketStore) -> None:
+    """score_min/score_max and nps (detractor 0-6, passive 7-8, promoter 9-10):
+    a ticket without a score matches none of them."""
+    scores = {f"s{n}": n for n in (0, 6, 7, 8, 9, 10)} | {"none": None}
+    ticket_store.bulk_insert_states(
+        ticket(ticket_id, days_ago=1, score=score, source=Source.SURVEY) for ticket_id, score in scores.items()
+    )
+
+    def ids(**filters: Any) -> set[str]:
+        listed = ticket_store.list(TicketFilters(**filters), limit=50)
+        assert ticket_store.counts(TicketFilters(**filters))["total"] == len(listed.items)
+        return {state.id for state in listed.items}
+
+    assert ids() == set(scores)
+    assert ids(nps=["detractor"]) == {"s0", "s6"}
+    assert ids(nps=["passive", "promoter"]) == {"s7", "s8", "s9", "s10"}
+    assert ids(score_min=8) == {"s8", "s9", "s10"}
+    assert ids(score_min=6, score_max=7) == {"s6", "s7"}
+    assert ids(score_max=6, nps=["promoter"]) == set()
+    with pytest.raises(ValidationError):
+        TicketFilters(score_min=9, score_max=2)
+    with pytest.raises(ValidationError):
+        TicketFilters(score_min=11)

@@ -36,7 +36,7 @@ from api.tickets.schemas import (
     TicketPatch,
 )
 from domain.commands import Command, ReplyCommand, TicketChange
-from domain.ticket import Priority, TicketState, TicketStatus
+from domain.ticket import NpsCategory, Priority, TicketState, TicketStatus
 from store.tickets import InvalidCursor, TicketFilters, TicketSort
 
 # Every route wants a signed-in caller, and checks its query or path.
@@ -74,8 +74,17 @@ def ticket_filters(
         str | None,
         Query(max_length=200, pattern=NO_CONTROL_CHARACTERS, description="text in email, name, comment, reference"),
     ] = None,
+    score_min: Annotated[int | None, Query(ge=0, le=10, description="a score at least this (0-10)")] = None,
+    score_max: Annotated[int | None, Query(ge=0, le=10, description="a score at most this (0-10)")] = None,
+    nps: Annotated[
+        list[NpsCategory] | None,
+        Query(description="a score in any of these: detractor (0-6), passive (7-8), promoter (9-10); repeat"),
+    ] = None,
 ) -> TicketFilters:
     """The list filters; without from/to, the last 30 days."""
+    if score_min is not None and score_max is not None and score_min > score_max:
+        raise TranslatedError(422, N_("score_min ({low}) is above score_max ({high})"),
+                              {"low": str(score_min), "high": str(score_max)})
     if reported_from is not None and reported_to is not None and _utc(reported_from) > _utc(reported_to):
         # Each bound is valid, as the schema says; their order is refused in words.
         raise TranslatedError(
@@ -85,7 +94,7 @@ def ticket_filters(
     try:
         filters = TicketFilters(
             workspace_id=workspace, reported_from=reported_from, reported_to=reported_to, segment=segment,
-            owner=owner, status=status, priority=priority, q=q,
+            owner=owner, status=status, priority=priority, q=q, score_min=score_min, score_max=score_max, nps=nps,
         )
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False, include_context=False)) from None
