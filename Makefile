@@ -19,8 +19,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python run.py
 
+# The suite runs on two pytest-xdist processes, whole test files to each
+# (their module fixtures serve the file's tests; README, "Tests"). PYTEST_ARGS
+# adds to it or overrides it: PYTEST_ARGS="-k timers", PYTEST_ARGS="-n 0" (one
+# process), PYTEST_ARGS="-n 3".
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 test: test-prerequisites $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The tests need two programs from Debian's packages (package and command have
 # the same name): Chromium, which the dashboard's browser tests drive, and
