@@ -2,8 +2,9 @@
 worker projecting into the same read model, and the shared dev server.
 
 `api` runs each test that takes it once on SQLite and once on PostgreSQL; the
-database, the worker and the app are shared by the tests of one database, and
-each test gets a workspace of its own (`workspace`).
+database, the worker and the app are shared by the tests of one database (in
+one pytest process: each pytest-xdist worker has its own), and each test gets
+a workspace of its own (`workspace`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -174,24 +176,55 @@ def smtp_server() -> Iterator[tuple[SmtpServer, Mailbox]]:
         server.stop()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def api_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'read-model.db'}"
-        migrate(url)
-        yield url
-        return
-    for url in _postgres_database():
-        migrate(url)
-        yield url
+class ApiPool:
+    """The API of each read model, made when a test first asks for it and kept
+    until the session ends. `api` is parametrized per session, so pytest puts
+    every SQLite test before every PostgreSQL one; but a pytest-xdist worker
+    runs whole files in turn (--dist loadfile), each with its SQLite and its
+    PostgreSQL tests, and a parametrized session fixture would be torn down
+    and made again at each switch: a database, a migration, a worker and an
+    app twice per file."""
+
+    def __init__(self, stack: AsyncExitStack, dev_server: WorkflowEnvironment,
+                 smtp_server: tuple[SmtpServer, Mailbox], tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._stack = stack
+        self._dev_server = dev_server
+        self._smtp_server = smtp_server
+        self._tmp_path_factory = tmp_path_factory
+        self._envs: dict[str, ApiEnv] = {}
+
+    async def get(self, database: str) -> ApiEnv:
+        if database not in self._envs:
+            if database == "sqlite":
+                url = f"sqlite:///{self._tmp_path_factory.mktemp('api') / 'read-model.db'}"
+            else:
+                url = self._stack.enter_context(contextmanager(_postgres_database)())
+            migrate(url)
+            self._envs[database] = await self._stack.enter_async_context(
+                api_env(url, self._dev_server, self._smtp_server)
+            )
+        return self._envs[database]
 
 
 @pytest.fixture(scope="session")
-async def api(
-    api_database_url: str, dev_server: WorkflowEnvironment, smtp_server: tuple[SmtpServer, Mailbox]
+async def api_pool(
+    dev_server: WorkflowEnvironment, smtp_server: tuple[SmtpServer, Mailbox], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiPool]:
+    async with AsyncExitStack() as stack:
+        yield ApiPool(stack, dev_server, smtp_server, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def api(request: pytest.FixtureRequest, api_pool: ApiPool) -> ApiEnv:
+    return await api_pool.get(request.param)
+
+
+@asynccontextmanager
+async def api_env(
+    database_url: str, dev_server: WorkflowEnvironment, smtp_server: tuple[SmtpServer, Mailbox]
 ) -> AsyncIterator[ApiEnv]:
     task_queue = f"cxloop-api-{uuid.uuid4().hex[:8]}"
-    engine = make_engine(api_database_url)
+    engine = make_engine(database_url)
     controller, mailbox = smtp_server
     mail = MailActivities(controller.hostname, controller.port, "cxloop <no-reply@cxloop.test>")
     defaults = Settings()
@@ -206,7 +239,7 @@ async def api(
         workflow_failure_exception_types=[Exception],
     )
     settings = Settings(
-        database_url=api_database_url,
+        database_url=database_url,
         temporal_address=dev_server.client.service_client.config.target_host,
         temporal_namespace=dev_server.client.namespace,
         task_queue=task_queue,
@@ -228,7 +261,7 @@ async def api(
         async with httpx.AsyncClient(transport=transport, base_url="http://cxloop.test") as http:
             env = ApiEnv(
                 http=http, engine=engine, temporal=dev_server.client,
-                database=api_database_url.split(":", 1)[0], task_queue=task_queue, mailbox=mailbox,
+                database=database_url.split(":", 1)[0], task_queue=task_queue, mailbox=mailbox,
                 settings=settings, admin_username=f"admin-{task_queue}",
             )
             http.headers.update(env.headers_for(env.admin_username))
