@@ -137,6 +137,9 @@ class Deployment:
             # Nobody listens there: no test user has a mail address, so no
             # notice is ever sent, and none may hang on a real server.
             smtp_port=free_port(),
+            # Not the default 9464: another worker of the machine (`make run`,
+            # a chaos test in another pytest-xdist process) may hold it.
+            worker_metrics_address=f"127.0.0.1:{free_port()}",
         )
         env = dict(os.environ)
         for name, value in self.settings.model_dump().items():
