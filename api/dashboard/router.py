@@ -1,11 +1,13 @@
 """The dashboard's pages: tickets as a list, a live feed and a kanban board,
-the ticket editor, a survey response, and the settings.
+the ticket editor with the conversation with the customer, a survey
+response, and the settings.
 
-Pages only read (the TicketStore's queries, store.configuration and
-store.intake); every change is made by the page's script through the same
-HTTP API that clients use (PATCH /api/tickets/{id}, POST /api/tickets, the
-configuration endpoints), so the dashboard has no code path of its own for a
-change and refuses exactly what the API refuses.
+Pages only read (the TicketStore's queries, store.configuration,
+store.conversation and store.intake); every change is made by the page's
+script through the same HTTP API that clients use (PATCH /api/tickets/{id},
+POST /api/tickets, POST /api/tickets/{id}/replies, the configuration
+endpoints), so the dashboard has no code path of its own for a change and
+refuses exactly what the API refuses.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
@@ -24,16 +26,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from api.dashboard import feed, i18n
 from api.dashboard.filters import DashboardQuery
 from api.auth.caller import PageCallerDep, check_csrf, page_caller
+from api.dashboard.i18n import N_
 from api.dashboard.pages import Reader, render, render_fragment, safe_next
 from api.deps import Services, ServicesDep
 from api.intake.router import reachable_response
 from domain.alerts import is_detractor
+from domain.commands import REPLIED_COMMENT, REPLY_STATUSES
 from domain.reply_templates import LANGUAGES as REPLY_LANGUAGES, PLACEHOLDERS as REPLY_PLACEHOLDERS
-from domain.ticket import TRANSITIONS, TicketState, TicketStatus, can_transition
+from domain.reply_templates import render as render_reply_template
+from domain.ticket import TRANSITIONS, EventKind, TicketState, TicketStatus, can_transition
 from store import accounts, configuration, directory, intake
 from store.configuration import reply_templates as store_reply_templates
 from store.customers import CustomerHistory, customer_history
 from store.configuration import ConfigurationError
+from store.conversation import thread, who_spoke_last
 from store.tickets import InvalidCursor, TicketPage
 
 # Every page needs a signed-in reader; without one, the sign-in page.
@@ -143,7 +149,10 @@ async def ticket_list(request: Request, services: ServicesDep) -> Response:
         query, error = replace(query, cursor="", page=1), "invalid_cursor"
         context["query"] = query
         page = await asyncio.to_thread(services.tickets.list, filters, query.sort, None, PAGE_SIZE)
-    response = render(request, reader, "list.html", page=page, list_error=error, **context)
+    last_words = await asyncio.to_thread(who_spoke_last, services.engine, [t.id for t in page.items])
+    response = render(
+        request, reader, "list.html", page=page, list_error=error, last_words=last_words, **context
+    )
     return _remember_workspace(response, workspace)
 
 
@@ -252,8 +261,10 @@ async def ticket_kanban(request: Request, services: ServicesDep) -> Response:
         for status in TicketStatus
         if status is not TicketStatus.DELETED
     }
+    last_words = await asyncio.to_thread(who_spoke_last, services.engine, list(moves))
     response = render(
-        request, reader, "kanban.html", columns=columns, moves=moves, transitions=transitions, **context
+        request, reader, "kanban.html", columns=columns, moves=moves, transitions=transitions,
+        last_words=last_words, **context
     )
     return _remember_workspace(response, workspace)
 
@@ -287,11 +298,20 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
     history = await asyncio.to_thread(
         customer_history, services.engine, ticket.customer_email, reader.user, HISTORY_SIZE
     )
+    messages = await asyncio.to_thread(thread, services.engine, ticket, events)
+    no_reply = _why_no_reply(ticket)
     return render(
         request,
         reader,
         "ticket.html",
         ticket=ticket,
+        messages=messages,
+        no_reply=no_reply,
+        reply_statuses=[] if no_reply else _reply_statuses(allowed),
+        reply_templates=[] if no_reply else [
+            asdict(choice) for choice in await asyncio.to_thread(_reply_templates_for, services, ticket, reader)
+        ],
+        language_names={code: i18n.locale_name(code) for code in REPLY_LANGUAGES},
         history=history,
         detractors_this_year=_detractors_this_year(history, reader),
         is_detractor=is_detractor,
@@ -319,18 +339,88 @@ def _detractors_this_year(history: CustomerHistory, reader: Reader) -> int:
     )
 
 
+# Log lines whose words are not the team's internal comments: the
+# conversation with the customer shows the replies and the customer's mails.
+NOT_COMMENTS = frozenset({"rules_replaced", "directory_replaced", "rejected", EventKind.REPLIED.value,
+                          EventKind.CUSTOMER_REPLIED.value})
+
+
 def _comments(events: list) -> list:
     """The people's words on the ticket: one entry per change, however many
-    fields it changed (each field is its own log line with the same comment)."""
+    fields it changed (each field is its own log line with the same comment).
+    A reply's status change without an internal note says only that it was a
+    reply, which the conversation shows."""
     comments, seen = [], set()
     for event in events:
-        if not event.comment or event.kind.value in ("rules_replaced", "directory_replaced", "rejected"):
+        if not event.comment or event.kind.value in NOT_COMMENTS or event.comment == REPLIED_COMMENT:
             continue
         key = (event.at, event.actor, event.comment)
         if key not in seen:
             seen.add(key)
             comments.append(event)
     return comments
+
+
+# Why the customer cannot be replied to (the API refuses it with 409 or 422).
+NO_REPLY = {
+    TicketStatus.CLOSED: N_("This ticket is closed: the customer can no longer be answered here."),
+    TicketStatus.SPAM: N_("This ticket is marked as spam: it takes no reply."),
+    TicketStatus.DELETED: N_("This ticket is deleted: it takes no reply."),
+}
+
+
+def _why_no_reply(ticket: TicketState) -> str | None:
+    """The reason the reply form is not offered (untranslated), or None."""
+    if ticket.status in NO_REPLY:
+        return NO_REPLY[ticket.status]
+    if "@" not in ticket.customer_email:
+        return N_("The customer has no mail address to reply to.")
+    return None
+
+
+def _reply_statuses(allowed: list[str]) -> list[str]:
+    """What a reply may leave the ticket as, in the lifecycle's order: the
+    reply's statuses the ticket can move to, then "keep" (its status as it
+    is; the choice for a ticket that cannot become answered, e.g. resolved)."""
+    return [s.value for s in TicketStatus if s in REPLY_STATUSES and s.value in allowed] + ["keep"]
+
+
+@dataclass(frozen=True)
+class ReplyTemplateChoice:
+    """A reply template as the picker offers it: its text for this ticket,
+    and the language that text is in (the customer's, unless it has none)."""
+
+    id: str
+    name: str
+    # The language the text is in, and the customer's: they differ when the
+    # template has no text in the customer's language.
+    language: str
+    wanted: str
+    text: str
+
+
+def _reply_templates_for(services: Services, ticket: TicketState, reader: Reader) -> list[ReplyTemplateChoice]:
+    """The workspace's reply templates, each filled in for the ticket (the
+    customer's name, the reference, the reader's own name, the workspace's
+    name) in the customer's language, else the workspace's, else English."""
+    try:
+        templates = store_reply_templates.list_reply_templates(services.engine, ticket.workspace_id)
+        workspace = configuration.get_workspace(services.engine, ticket.workspace_id)
+    except ConfigurationError:  # a workspace removed since
+        return []
+    username = reader.user.username if reader.user else ""
+    agent_name = directory.names_for(services.engine, [username]).get(username, username)
+    language = ticket.customer_locale or workspace.default_locale
+    choices = []
+    for template in templates:
+        chosen, text = render_reply_template(
+            template.bodies, language, customer_name=ticket.customer_name, reference=ticket.reference,
+            agent_name=agent_name, workspace_name=workspace.name, workspace_language=workspace.default_locale,
+        )
+        choices.append(ReplyTemplateChoice(
+            id=template.id, name=template.name, language=chosen, wanted=language, text=text
+        ))
+    return choices
 
 
 def _default_snooze(reader: Reader) -> datetime:

@@ -1,8 +1,8 @@
 /* cxloop dashboard: the little script the server-rendered pages need.
  *
  * Every change goes through the same HTTP API that clients use
- * (PATCH /api/tickets/{id}, POST /api/tickets; the settings page's forms are
- * settings.js's),
+ * (PATCH /api/tickets/{id}, POST /api/tickets, POST /api/tickets/{id}/replies;
+ * the settings page's forms are settings.js's),
  * with the signed-in session's cookie and its CSRF token. No framework, no build. */
 (function () {
   "use strict";
@@ -28,7 +28,8 @@
     };
   }
 
-  const t = translator(readJson("cx-messages", {}));
+  // Every page's messages, and those of the page's own forms (cx-page-messages).
+  const t = translator(Object.assign(readJson("cx-messages", {}), readJson("cx-page-messages", {})));
   const context = readJson("cx-context", {});
 
   // --- the session, sent with every change ------------------------------------------
@@ -66,9 +67,10 @@
     return JSON.stringify(detail);
   }
 
-  /* `form`: the form the body comes from, whose labels name the fields of a refusal. */
-  async function api(method, url, body, form) {
-    const headers = { "Accept": "application/json" };
+  /* `form`: the form the body comes from, whose labels name the fields of a
+   * refusal; `extraHeaders`: more request headers (an Idempotency-Key). */
+  async function api(method, url, body, form, extraHeaders) {
+    const headers = Object.assign({ "Accept": "application/json" }, extraHeaders);
     if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
@@ -278,12 +280,153 @@
           await api("POST", url + "/comments", { comment });
         }
         sessionStorage.setItem("cx-toast", t("saved"));
-        window.location.reload();
+        // The comment just written is in the internal tab: open it there.
+        reloadOnTab("internal");
       } catch (refusal) {
         showError(form, t("refused", { reason: refusal.reason }));
         busy(form, false);
       }
     });
+  }
+
+  /* Reload the page showing the tab named `tab` (see initTabs). */
+  function reloadOnTab(tab) {
+    history.replaceState(null, "", "#" + tab);
+    window.location.reload();
+  }
+
+  // --- the ticket's tabs: the conversation, and internal comments & log ----------------
+
+  /* ARIA tabs: one selected tab shows its panel; arrows, Home and End move
+   * between tabs (and select them); the URL's #<tab> keeps the choice
+   * across a reload. */
+  function initTabs() {
+    $$("[role=tablist]").forEach((list) => {
+      const tabs = $$("[role=tab]", list);
+      const select = (tab, focus) => {
+        tabs.forEach((other) => {
+          const on = other === tab;
+          other.setAttribute("aria-selected", on ? "true" : "false");
+          other.tabIndex = on ? 0 : -1;
+          document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
+        });
+        if (focus) tab.focus();
+      };
+      list.addEventListener("click", (event) => {
+        const tab = event.target.closest("[role=tab]");
+        if (!tab) return;
+        select(tab, true);
+        history.replaceState(null, "", "#" + tab.dataset.tab);
+      });
+      list.addEventListener("keydown", (event) => {
+        const index = tabs.indexOf(document.activeElement);
+        if (index < 0) return;
+        const next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[event.key];
+        if (next === undefined) return;
+        event.preventDefault();
+        const tab = tabs[(next + tabs.length) % tabs.length];
+        select(tab, true);
+        history.replaceState(null, "", "#" + tab.dataset.tab);
+      });
+      const wanted = tabs.find((tab) => "#" + tab.dataset.tab === window.location.hash);
+      if (wanted) select(wanted, false);
+    });
+  }
+
+  // --- the reply to the customer -------------------------------------------------------
+
+  /* A key for one request that survives its retries (crypto.randomUUID needs
+   * a secure context; getRandomValues does not). */
+  function newRequestKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  }
+
+  /* The reply form: a template fills the text in (the page rendered each
+   * template for this ticket, in the customer's language), which stays
+   * editable; sending is POST /api/tickets/{id}/replies with one
+   * Idempotency-Key per reply, so a second click or a retry after a lost
+   * answer sends it once; the page then reloads on the conversation,
+   * the new reply marked. */
+  function initReplyForm() {
+    const form = document.getElementById("reply-form");
+    if (!form) return;
+    const templates = Object.fromEntries(readJson("cx-reply-templates", []).map((tpl) => [tpl.id, tpl]));
+    const body = form.elements.body;
+    const picker = form.elements.template_id;
+    const hint = $(".template-hint", form);
+    let filled = "";  // the text the last template put in
+    let chosen = picker ? picker.value : "";
+    let requestKey = null;
+
+    if (picker) {
+      picker.addEventListener("change", () => {
+        const template = templates[picker.value];
+        const typed = body.value.trim();
+        if (template && typed && typed !== filled.trim() && !window.confirm(t("replace_reply"))) {
+          picker.value = chosen;
+          return;
+        }
+        chosen = picker.value;
+        const option = picker.selectedOptions[0];
+        hint.textContent = (option && option.dataset.hint) || "";
+        hint.hidden = !hint.textContent;
+        if (!template) return;
+        body.value = filled = template.text;
+        body.dispatchEvent(new Event("input", { bubbles: true }));
+        body.focus();
+        body.setSelectionRange(0, 0);
+      });
+    }
+    // Another text is another reply: it gets a key of its own.
+    form.addEventListener("input", () => { requestKey = null; });
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = body.value.trim();
+      if (!text) {
+        showError(form, t("reply_required"));
+        body.focus();
+        return;
+      }
+      const status = form.elements.status.value;
+      const note = form.elements.comment.value.trim();
+      const reply = {
+        body: text,
+        status: status === "keep" ? null : status,
+        template_id: (picker && picker.value) || null,
+        comment: note || null,
+      };
+      requestKey = requestKey || newRequestKey();
+      showError(form, "");
+      busy(form, true);
+      try {
+        const url = "/api/tickets/" + encodeURIComponent(form.dataset.ticketId) + "/replies";
+        const answer = await api("POST", url, reply, form, { "Idempotency-Key": requestKey });
+        sessionStorage.setItem("cx-toast", t("reply_sent"));
+        sessionStorage.setItem("cx-new-message", String(answer.message.seq));
+        reloadOnTab("conversation");
+      } catch (refusal) {
+        showError(form, t("reply_refused", { reason: refusal.reason }));
+        busy(form, false);
+      }
+    });
+  }
+
+  /* After a reply was sent: the conversation shows it, marked for a moment. */
+  function showNewMessage() {
+    // Newest last, like any conversation: the view starts at the end.
+    const conversation = $(".conversation");
+    if (conversation) conversation.scrollTop = conversation.scrollHeight;
+    const seq = sessionStorage.getItem("cx-new-message");
+    if (seq === null) return;
+    sessionStorage.removeItem("cx-new-message");
+    const message = document.getElementById("message-" + seq);
+    if (!message) return;
+    message.classList.add("fresh");
+    message.scrollIntoView({ block: "nearest" });
+    message.focus({ preventScroll: true });
+    setTimeout(() => message.classList.remove("fresh"), 4000);
   }
 
   // --- new ticket --------------------------------------------------------------------
@@ -636,6 +779,9 @@
     initQuickReasons(document);
     initOwnerSelects(document);
     initTicketEditor();
+    initTabs();
+    initReplyForm();
+    showNewMessage();
     initNewTicket();
     initKanban();
     initFeed();
