@@ -233,8 +233,16 @@ SYSTEM_COMMENTS = (
             N_("Created by an action-alert rule: {reason}")),
     _system({EventKind.CREATED}, "Created from a web form.", N_("Created from a web form.")),
     _system({EventKind.CREATED}, "Created from a email.", N_("Created from an email.")),
+    _system({EventKind.CREATED}, "Created from a email. It answers {reference}, which is closed.",
+            N_("Created from an email. It answers {reference}, which is closed.")),
+    _system({EventKind.CREATED}, "Created from a web form. It answers {reference}, which is closed.",
+            N_("Created from a web form. It answers {reference}, which is closed.")),
+    _system({EventKind.CHANGED, EventKind.COMMENTED}, N_("Replied to the customer.")),
     _system({EventKind.REJECTED}, "signal '{name}' rejected: {reason}", N_("Signal “{name}” rejected: {reason}")),
 )
+# The system's words on a person's line: a reply's status change made
+# without an internal note (domain/commands.py REPLIED_COMMENT).
+WORDED_FOR_PEOPLE = frozenset({"Replied to the customer."})
 _DURATION = re.compile(r"(?:(?P<days>-?\d+) days?, )?(?P<hours>\d+):(?P<minutes>\d\d):(?P<seconds>\d\d(?:\.\d+)?)\Z")
 
 
@@ -298,7 +306,7 @@ def comment_phrase(event: TicketEvent, names: Mapping[str, str]) -> Phrase | str
             return said
         # Two sentences side by side: the same in every language.
         return Phrase("{before} {said}", {"before": comment_phrase(before, names), "said": said})
-    if not is_system_line(event):
+    if not is_system_line(event) and event.comment not in WORDED_FOR_PEOPLE:
         return event.comment
     for system in SYSTEM_COMMENTS:
         if event.kind not in system.kinds:

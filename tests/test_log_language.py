@@ -211,3 +211,25 @@ async def test_an_unknown_segment_of_a_response_reads_in_german(api: ApiEnv, wor
             "das Segment „Wholesale“, das es in diesem Arbeitsbereich nicht gibt: das Ticket kam nach „retail“."
             in html)
     assert "named segment" not in html
+
+
+def test_the_replys_and_the_follow_ups_system_comments_are_worded_in_the_readers_language() -> None:
+    """A reply that changes the status without a note, and a mail answering
+    a closed ticket: their comments are the system's, translated like the others."""
+    from datetime import UTC, datetime
+
+    from api.dashboard.i18n import translations
+    from domain.commands import REPLIED_COMMENT
+    from domain.ticket import EventKind, TicketEvent
+    from domain.wording import Phrase, comment_phrase
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    replied = TicketEvent(seq=3, at=at, actor="ann", kind=EventKind.CHANGED, field="status", old="new",
+                          new="answered", comment=REPLIED_COMMENT)
+    follow_up = TicketEvent(seq=1, at=at, actor="intake:email", kind=EventKind.CREATED, field="status",
+                            new="new", comment="Created from a email. It answers CX-ABCDEFGH, which is closed.")
+    for event, german in ((replied, "Dem Kunden geantwortet."),
+                          (follow_up, "Aus einer E-Mail erstellt. Sie antwortet auf CX-ABCDEFGH, das geschlossen ist.")):
+        phrase = comment_phrase(event, {})
+        assert isinstance(phrase, Phrase)
+        assert translations("de").gettext(phrase.message).format(**phrase.params) == german
