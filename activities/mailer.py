@@ -137,11 +137,14 @@ class Mailer:
         except Undeliverable as refused:
             self._fail(mail, str(refused))
             return
-        except (smtplib.SMTPException, OSError) as error:
+        except Exception as error:  # the mail server's errors, and any fault of ours in writing it
             reason = permanent_refusal(error)
             if reason is not None:
                 self._fail(mail, reason)
                 return
+            if not isinstance(error, (smtplib.SMTPException, OSError)):
+                log.exception("mailer: %s of %s could not be written", mail.notice.kind.value,
+                              mail.notice.reference, extra=about)
             now = datetime.now(UTC)
             if now - mail.created_at >= self.give_up_after:
                 self._fail(mail, f"given up after {mail.attempts} attempts: {error}")
