@@ -136,6 +136,28 @@ def test_every_sqlite_transaction_but_a_read_holds_the_write_lock_from_its_start
         engine.dispose()
 
 
+def test_a_configuration_read_neither_takes_nor_waits_for_the_sqlite_write_lock(tmp_path) -> None:
+    """A ticket's policy (every intake, every projection that finds an older
+    copy) and the settings' lists are declared reads: they go on while a
+    projection writes, and do not hold one up."""
+    from store.configuration import list_segments, load_policy
+
+    path = tmp_path / "read-model.db"
+    migrate(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO workspaces (id, name, config_revision) VALUES ('w', 'W', 3)"))
+    other = another_writer(path)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # a writer holds the lock throughout
+        assert load_policy(engine, "w").revision == 3
+        assert list_segments(engine, "w") == []
+        other.execute("COMMIT")
+    finally:
+        other.close()
+        engine.dispose()
+
+
 # --- a database that cannot answer: 503 with Retry-After, in the reader's language -----
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.commands import N_
-from store.db import write_transaction
+from store.db import reading, write_transaction
 from store.models import Segment, Workspace
 
 T = TypeVar("T")
@@ -84,7 +84,10 @@ def _is_unique_violation(error: IntegrityError) -> bool:
 
 @contextmanager
 def _reading(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:
+    """A read of the configuration: on SQLite it neither takes nor waits for
+    the write lock (store.db.reading), so settings pages and policy loads never
+    queue behind projections, nor hold them up."""
+    with reading(engine) as connection, Session(bind=connection) as session:
         yield session
 
 

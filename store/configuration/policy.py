@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
 from domain.calendar import BusinessCalendar
 from domain.escalation import EscalationRule
 from domain.ticket import TicketPolicy
+from store.configuration.common import _reading
 from store.db import reading
 from store.configuration.resolution_reasons import active_codes
 from store.models import EscalationRuleRow, Segment, SegmentManager, User, Workspace
@@ -47,7 +47,7 @@ def load_policy(engine: Engine, workspace_id: str) -> TicketPolicy:
     """Everything a ticket of the workspace needs to decide on its own: who
     manages each segment, each segment's calendar, the enabled escalation
     rules, and the configuration revision they were read at."""
-    with Session(engine) as session:
+    with _reading(engine) as session:
         # The revision first, the configuration after it. On PostgreSQL each
         # statement sees what has committed by then, so a change committing in
         # between is in the configuration read but not in the revision: the
