@@ -20,10 +20,11 @@ run: $(STAMP)
 	$(BIN)/python run.py
 
 # The suite runs on two pytest-xdist processes, whole test files to each
-# (their module fixtures serve the file's tests; README, "Tests"). PYTEST_ARGS
+# (their module fixtures serve the file's tests), the longest files first in
+# the order tests/conftest.py gives them (README, "Tests"). PYTEST_ARGS
 # adds to it or overrides it: PYTEST_ARGS="-k timers", PYTEST_ARGS="-n 0" (one
 # process), PYTEST_ARGS="-n 3".
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 test: test-prerequisites $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)

