@@ -3,7 +3,9 @@
 Every view reads the same parameters (so a view can be shared, reloaded and
 switched without losing them): `workspace`, `from` and `to` (dates, in the
 reader's time zone, both days included), `segment`, `owner`, `status` and
-`priority` (repeatable), `q`, and for the list `sort` and `cursor`. Without
+`priority` (repeatable), `q`, the score's range `score_min` and `score_max`
+(0-10) and its NPS category `nps` (repeatable: detractor, passive,
+promoter), and for the list `sort` and `cursor`. Without
 `from` and `to` the views show the last 30 days, as the API does; an empty
 `from=` asks for every date.
 """
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.datastructures import QueryParams
 
-from domain.ticket import Priority, TicketStatus
+from domain.ticket import NpsCategory, Priority, TicketStatus
 from store.tickets import TicketFilters, TicketSort
 
 if TYPE_CHECKING:  # pages imports this module
@@ -46,6 +48,14 @@ def _text(params: QueryParams, name: str) -> str:
     return CONTROL_CHARACTERS.sub("", params.get(name, "")).strip()
 
 
+def _score(params: QueryParams, name: str) -> int | None:
+    try:
+        value = int(params.get(name, ""))
+    except ValueError:
+        return None
+    return value if 0 <= value <= 10 else None
+
+
 def _enum_values(values: list[str], enum: type) -> tuple[str, ...]:
     allowed = {member.value for member in enum}
     return tuple(dict.fromkeys(v for v in values if v in allowed))
@@ -61,6 +71,9 @@ class DashboardQuery:
     status: tuple[str, ...] = ()
     priority: tuple[str, ...] = ()
     q: str = ""
+    score_min: int | None = None
+    score_max: int | None = None
+    nps: tuple[str, ...] = ()
     sort: str = DEFAULT_SORT
     cursor: str = ""
     page: int = 1
@@ -78,6 +91,9 @@ class DashboardQuery:
             date_from = today - DEFAULT_PERIOD
         if date_from and date_to and date_from > date_to:
             date_from, date_to = date_to, date_from
+        score_min, score_max = _score(params, "score_min"), _score(params, "score_max")
+        if score_min is not None and score_max is not None and score_min > score_max:
+            score_min, score_max = score_max, score_min
         sort = params.get("sort", DEFAULT_SORT)
         try:
             page = max(1, min(int(params.get("page", "1")), 1_000_000))
@@ -92,6 +108,9 @@ class DashboardQuery:
             status=_enum_values(params.getlist("status"), TicketStatus),
             priority=_enum_values(params.getlist("priority"), Priority),
             q=_text(params, "q")[:MAX_SEARCH],
+            score_min=score_min,
+            score_max=score_max,
+            nps=_enum_values(params.getlist("nps"), NpsCategory),
             sort=sort if sort in SORTS else DEFAULT_SORT,
             cursor=params.get("cursor", "") if params.get("cursor", "").isascii() else "",
             page=page if params.get("cursor") else 1,
@@ -117,6 +136,9 @@ class DashboardQuery:
             status=[TicketStatus(s) for s in self.status] if with_status else None,
             priority=[Priority(p) for p in self.priority] or None,
             q=self.q or None,
+            score_min=self.score_min,
+            score_max=self.score_max,
+            nps=[NpsCategory(n) for n in self.nps] or None,
             reach=reader.reach(self.workspace),
         )
 
@@ -137,11 +159,18 @@ class DashboardQuery:
                 pairs.append((name, getattr(self, name)))
         pairs += [("status", s) for s in self.status]
         pairs += [("priority", p) for p in self.priority]
+        pairs += self._score_params()
         if self.sort != DEFAULT_SORT:
             pairs.append(("sort", self.sort))
         if paging and self.cursor:
             pairs += [("cursor", self.cursor), ("page", str(self.page))]
         return pairs
+
+    def _score_params(self) -> list[tuple[str, str]]:
+        """The score filters, the same in the views' links and the API's."""
+        pairs = [(name, str(value)) for name, value in (("score_min", self.score_min), ("score_max", self.score_max))
+                 if value is not None]
+        return pairs + [("nps", n) for n in self.nps]
 
     def query_string(self, **changes: object) -> str:
         """This view's query with some filters changed (and the page reset)."""
@@ -169,6 +198,7 @@ class DashboardQuery:
                 pairs.append((name, getattr(self, name)))
         pairs += [("status", s) for s in self.status]
         pairs += [("priority", p) for p in self.priority]
+        pairs += self._score_params()
         pairs.append(("sort", self.sort))
         return urlencode(pairs)
 
@@ -176,4 +206,5 @@ class DashboardQuery:
     def is_filtered(self) -> bool:
         return bool(
             self.explicit_dates or self.segment or self.owner or self.status or self.priority or self.q
+            or self.score_min is not None or self.score_max is not None or self.nps
         )

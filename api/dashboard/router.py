@@ -150,8 +150,10 @@ async def ticket_list(request: Request, services: ServicesDep) -> Response:
         context["query"] = query
         page = await asyncio.to_thread(services.tickets.list, filters, query.sort, None, PAGE_SIZE)
     last_words = await asyncio.to_thread(who_spoke_last, services.engine, [t.id for t in page.items])
+    reasons = await asyncio.to_thread(_resolution_reasons, services, workspace.id, reader)
     response = render(
-        request, reader, "list.html", page=page, list_error=error, last_words=last_words, **context
+        request, reader, "list.html", page=page, list_error=error, last_words=last_words,
+        reason_labels={reason.code: reason.label for reason in reasons}, **context
     )
     return _remember_workspace(response, workspace)
 
@@ -300,6 +302,13 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
     )
     messages = await asyncio.to_thread(thread, services.engine, ticket, events)
     no_reply = _why_no_reply(ticket)
+    reasons = await asyncio.to_thread(_resolution_reasons, services, ticket.workspace_id, reader)
+    try:
+        reason_required = (
+            await asyncio.to_thread(configuration.get_workspace, services.engine, ticket.workspace_id)
+        ).resolution_reason_required
+    except ConfigurationError:
+        reason_required = False
     return render(
         request,
         reader,
@@ -322,6 +331,13 @@ async def ticket_page(ticket_id: str, request: Request, services: ServicesDep) -
         allowed_statuses=allowed,
         default_snooze=_default_snooze(reader),
         back=_back_link(request, ticket),
+        # The reasons a resolving change may name (the active ones), and
+        # the ticket's own reason by its label (a retired one too).
+        resolution_reasons=[reason for reason in reasons if not reason.retired],
+        resolution_reason_required=reason_required,
+        resolution_reason_label=next(
+            (reason.label for reason in reasons if reason.code == ticket.resolution_reason), ticket.resolution_reason
+        ),
     )
 
 
@@ -423,6 +439,34 @@ def _reply_templates_for(services: Services, ticket: TicketState, reader: Reader
     return choices
 
 
+@dataclass(frozen=True)
+class ResolutionReasonChoice:
+    """A workspace's resolution reason as the pages show it: its label in
+    the reader's language, else English, else its code."""
+
+    id: str
+    code: str
+    label: str
+    labels: dict[str, str]
+    position: int
+    retired: bool
+
+
+def _resolution_reasons(services: Services, workspace_id: str, reader: Reader) -> list[ResolutionReasonChoice]:
+    """The workspace's resolution reasons in their order, retired ones too."""
+    try:
+        rows = configuration.list_resolution_reasons(services.engine, workspace_id)
+    except ConfigurationError:  # a workspace removed since, or none yet
+        return []
+    return [
+        ResolutionReasonChoice(
+            id=row.id, code=row.code, label=row.labels.get(reader.locale) or row.labels.get("en") or row.code,
+            labels=dict(row.labels), position=row.position, retired=row.retired,
+        )
+        for row in rows
+    ]
+
+
 def _default_snooze(reader: Reader) -> datetime:
     tomorrow = datetime.now(UTC).astimezone(reader.formats.zone) + timedelta(days=1)
     return tomorrow.replace(hour=9, minute=0, second=0, microsecond=0)
@@ -480,6 +524,7 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         surveys = await asyncio.to_thread(configuration.list_surveys, engine, workspace.id)
         rules = await asyncio.to_thread(configuration.list_escalation_rules, engine, workspace.id)
     reply_templates = await asyncio.to_thread(store_reply_templates.list_reply_templates, engine, workspace.id) if known else []
+    resolution_reasons = await asyncio.to_thread(_resolution_reasons, services, workspace.id, reader) if known else []
     # Its customers' language and time zone, and its mail identity.
     mail_settings = await asyncio.to_thread(configuration.get_workspace, engine, workspace.id) if known else None
     alert_rules: dict[str, list[Any]] = {}
@@ -518,6 +563,7 @@ async def settings_page(request: Request, services: ServicesDep) -> Response:
         webhook_base=services.settings.public_url.rstrip("/") + "/api/webhooks/surveys/",
         mail_settings=mail_settings,
         reply_templates=reply_templates,
+        resolution_reasons=resolution_reasons,
         reply_languages=[(code, i18n.locale_name(code)) for code in REPLY_LANGUAGES],
         reply_placeholders=", ".join(f"{{{name}}}" for name in REPLY_PLACEHOLDERS),
         default_sender=services.settings.mail_from,

@@ -220,6 +220,7 @@
     const toggleSnooze = () => { snoozeField.hidden = status.value !== "postponed"; };
     status.addEventListener("change", toggleSnooze);
     toggleSnooze();
+    const resolutionReason = initResolutionField(form, original.status);
     // The fields the person changed. Only those are sent: a field the page
     // filled in by itself (the owner offered for a new segment) is left to
     // the ticket's own rules, and one the page could not show as it is is
@@ -242,6 +243,8 @@
         if (!until) return null;
         change.snooze_until = until;
       }
+      const reason = resolutionReason();
+      if (reason && change.status === "resolved") change.resolution_reason = reason;
       return change;
     }
 
@@ -287,6 +290,23 @@
         busy(form, false);
       }
     });
+  }
+
+  /* The resolution reason's select (_resolution_field.html), shown while the
+   * form's status says Resolved and the ticket is not resolved already
+   * (`from`); answers a function giving the chosen code to send, or null.
+   * Whether one is required is the API's to say: its refusal is the form's
+   * error, in the reader's language. */
+  function initResolutionField(form, from) {
+    const field = $("[data-resolution-field]", form);
+    const status = form.elements.status;
+    const resolving = () => status.value === "resolved" && from !== "resolved";
+    if (field) {
+      const toggle = () => { field.hidden = !resolving(); };
+      status.addEventListener("change", toggle);
+      toggle();
+    }
+    return () => (field && resolving() && form.elements.resolution_reason.value) || null;
   }
 
   /* Reload the page showing the tab named `tab` (see initTabs). */
@@ -378,6 +398,7 @@
         body.setSelectionRange(0, 0);
       });
     }
+    const resolutionReason = initResolutionField(form, "");
     // Another text is another reply: it gets a key of its own.
     form.addEventListener("input", () => { requestKey = null; });
 
@@ -397,6 +418,7 @@
         template_id: (picker && picker.value) || null,
         comment: note || null,
       };
+      if (resolutionReason()) reply.resolution_reason = resolutionReason();
       requestKey = requestKey || newRequestKey();
       showError(form, "");
       busy(form, true);

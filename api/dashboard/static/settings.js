@@ -1,7 +1,8 @@
 /* cxloop settings: the forms of /dashboard/settings.
  *
  * Every change goes through the configuration API (/api/users, /api/tokens,
- * /api/segments, /api/surveys and their alert rules, /api/escalation-rules)
+ * /api/segments, /api/surveys and their alert rules, /api/escalation-rules,
+ * /api/reply-templates, /api/resolution-reasons, /api/workspaces)
  * with the session's cookie and CSRF token, exactly as any client would; a
  * refusal shows the API's own `detail`, in the reader's language. */
 (function () {
@@ -149,15 +150,29 @@
     return body;
   }
 
-  /* A reply template: its name and the languages' texts that are filled in
-   * (an empty one is no body; at least one is needed, which the API says). */
-  function replyTemplateBody(form) {
-    const bodies = {};
-    $$("textarea[data-language]", form).forEach((area) => {
-      if (area.value.trim()) bodies[area.dataset.language] = area.value;
+  /* The texts of the form's languages that are filled in ({"en": ...}; an
+   * empty one is left out), and the new item's workspace. */
+  function perLanguage(form, body) {
+    const texts = {};
+    $$("[data-language]", form).forEach((control) => {
+      if (control.value.trim()) texts[control.dataset.language] = control.value;
     });
-    const body = { name: form.elements.name.value.trim(), bodies };
     if (form.dataset.workspace) body.workspace_id = form.dataset.workspace;
+    return texts;
+  }
+
+  /* A reply template: its name and its bodies (at least one, which the API says). */
+  function replyTemplateBody(form) {
+    const body = { name: form.elements.name.value.trim() };
+    body.bodies = perLanguage(form, body);
+    return body;
+  }
+
+  /* A resolution reason: its labels, and a new one's code. */
+  function resolutionReasonBody(form) {
+    const body = {};
+    body.labels = perLanguage(form, body);
+    if (form.elements.code) body.code = form.elements.code.value.trim();
     return body;
   }
 
@@ -204,6 +219,10 @@
     "token": async (form) => { await createToken(form); return false; },
     "reply-template": async (form) => {
       await api(form.dataset.method, form.dataset.url, replyTemplateBody(form), form);
+      return true;
+    },
+    "resolution-reason": async (form) => {
+      await api(form.dataset.method, form.dataset.url, resolutionReasonBody(form), form);
       return true;
     },
   };
