@@ -17,35 +17,24 @@ and the escalation timer; mails add nothing.
 from __future__ import annotations
 
 import asyncio
-import socket
+import json
 import sys
-import tempfile
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
+from sqlalchemy import select
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.mail import MailActivities
-from activities.mailer import Mailer
-from activities.notices import NoticeActivities
 from bench.bare_workflow import BareWorkflow
 from bench.billing import KINDS, billable_actions, workflow_tasks
 from bench.harness import machine_line, ratio, section, stdout_to_stderr, table
 from bench.updates import DEV_SERVER_PRAGMAS, TEMPORAL_CLI
-from sqlalchemy import select
-
 from store import outbox
-from store.db import make_engine, migrate
 from store.models import OutboxRow
-from tests.record_histories import _configure, closed_loop
-from worker import build_worker
+from tests.record_histories import closed_loop, cxloop_worker
 from workflows.ticket import SEARCH_ATTRIBUTES
 
 # The closed loop's steps after the start, each an update of the ticket's.
@@ -53,8 +42,6 @@ STEPS = 6
 
 
 def events_of(history: WorkflowHistory) -> list[dict]:
-    import json
-
     return json.loads(history.to_json())["events"]
 
 
@@ -81,37 +68,16 @@ async def sent_mails(engine, seconds: float = 15) -> Counter[str]:
 
 
 async def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="cxloop-bench-loop-") as tmp, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        smtp_port = probe.getsockname()[1]
-        probe.close()
-        url = f"sqlite:///{Path(tmp) / 'read-model.db'}"
-        migrate(url)
-        engine = make_engine(url)
-        _configure(engine)
-        sink = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
-        sink.start()
-        try:
-            with stdout_to_stderr():
-                env = await WorkflowEnvironment.start_local(
-                    dev_server_existing_path=str(TEMPORAL_CLI), search_attributes=SEARCH_ATTRIBUTES,
-                    data_converter=pydantic_data_converter, dev_server_extra_args=DEV_SERVER_PRAGMAS,
-                )
-            async with env:
-                task_queue = f"bench-loop-{uuid.uuid4().hex[:8]}"
-                mail = MailActivities("127.0.0.1", smtp_port, "cxloop <no-reply@cxloop.localhost>")
-                notices = NoticeActivities(engine, mail, "bench-secret", "http://127.0.0.1:8000")
-                async with (
-                    build_worker(env.client, task_queue, engine=engine, mail=mail, notices=notices,
-                                 activity_executor=ThreadPoolExecutor(4)),
-                    Mailer(engine, notices, poll_interval=0.1),
-                ):
-                    [ticket] = await closed_loop(env, task_queue)
-                    mails = await sent_mails(engine)
-                raw = await raw_floor(env)
-        finally:
-            sink.stop()
-            engine.dispose()
+    with stdout_to_stderr():
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(TEMPORAL_CLI), search_attributes=SEARCH_ATTRIBUTES,
+            data_converter=pydantic_data_converter, dev_server_extra_args=DEV_SERVER_PRAGMAS,
+        )
+    async with env:
+        async with cxloop_worker(env) as (task_queue, engine):
+            [ticket] = await closed_loop(env, task_queue)
+            mails = await sent_mails(engine)
+        raw = await raw_floor(env)
 
     ticket_events, raw_events = events_of(ticket), events_of(raw)
     cxloop, floor = billable_actions(ticket_events), billable_actions(raw_events)

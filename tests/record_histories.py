@@ -16,7 +16,9 @@ import socket
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from activities.mail import MailActivities
+from activities.mailer import Mailer
+from activities.notices import NoticeActivities
 from domain.alerts import AlertRule, Notify, ScoreCriterion
 from domain.commands import (
     Command, CustomerReply, NewTicket, ReplacePolicy, ReplyCommand, SnoozeCommand, TicketChange,
@@ -225,9 +229,12 @@ def _configure(engine: Engine) -> None:
         session.add(SegmentManager(segment_id=segment.id, user_id=user.id))
 
 
-async def record_all(env: WorkflowEnvironment) -> dict[str, list[WorkflowHistory]]:
-    """Every scenario, on `env`, with a worker projecting into a fresh SQLite
-    read model and mailing a local SMTP sink."""
+@asynccontextmanager
+async def cxloop_worker(env: WorkflowEnvironment) -> AsyncIterator[tuple[str, Engine]]:
+    """cxloop's worker on `env`, on a task queue of its own, projecting into a
+    fresh SQLite read model, its mailer sending the outbox to a local SMTP
+    sink; yields the task queue and the read model's engine. The recorder's
+    and bench/closed_loop.py's."""
     task_queue = f"record-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="cxloop-record-") as tmp, socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -241,15 +248,25 @@ async def record_all(env: WorkflowEnvironment) -> dict[str, list[WorkflowHistory
         sink.start()
         try:
             mail = MailActivities("127.0.0.1", smtp_port, "cxloop <no-reply@cxloop.test>")
-            async with build_worker(env.client, task_queue, engine=engine, mail=mail,
-                                    activity_executor=ThreadPoolExecutor(4)):
-                recorded = {name: await scenario(env, task_queue) for name, scenario in SCENARIOS.items()}
-                for name, scenario in INTAKE_SCENARIOS.items():
-                    recorded[name] = await scenario(env, task_queue, engine)
-                return recorded
+            notices = NoticeActivities(engine, mail, "record-secret", "http://127.0.0.1:8000")
+            async with (
+                build_worker(env.client, task_queue, engine=engine, mail=mail, notices=notices,
+                             activity_executor=ThreadPoolExecutor(4)),
+                Mailer(engine, notices, poll_interval=0.1),
+            ):
+                yield task_queue, engine
         finally:
             sink.stop()
             engine.dispose()
+
+
+async def record_all(env: WorkflowEnvironment) -> dict[str, list[WorkflowHistory]]:
+    """Every scenario, on `env` (see cxloop_worker)."""
+    async with cxloop_worker(env) as (task_queue, engine):
+        recorded = {name: await scenario(env, task_queue) for name, scenario in SCENARIOS.items()}
+        for name, scenario in INTAKE_SCENARIOS.items():
+            recorded[name] = await scenario(env, task_queue, engine)
+        return recorded
 
 
 async def main(version: str) -> None:
